@@ -1,0 +1,269 @@
+"""Settings: a TOML file, overridden by MAILLOOP_* environment variables.
+
+The key names here are a public interface (users' configuration files depend on
+them): add new keys beside them, never rename.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "MAILLOOP_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key, value and expectation."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rep(_Section):
+    """A representative customers may praise by name."""
+
+    name: str
+    email: str
+    aliases: list[str] = Field(default_factory=list)
+    opt_out: bool = False  # left out of the published ranking (still counted)
+
+
+class Manager(_Section):
+    name: str
+    email: str
+
+
+class TopicRule(_Section):
+    name: str
+    keywords: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+TlsMode = Literal["implicit", "starttls", "none"]
+
+
+class MailboxConfig(_Section):
+    kind: Literal["maildir", "imap"] = "maildir"
+    path: str | None = None  # maildir: default <state_dir>/inbox
+    host: str = "localhost"
+    port: int | None = None  # default 993 (implicit) or 143
+    tls: TlsMode = "implicit"
+    verify_tls: bool = True
+    allow_plaintext_loopback: bool = False  # tls = "none" is refused unless this is set
+    username: str = ""
+    password: SecretStr | None = None
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+    folder: str = "INBOX"
+    poll_interval: float = Field(default=60.0, gt=0)  # seconds, when IDLE is not offered
+    idle_timeout: float = Field(default=600.0, gt=0)  # re-issue IDLE well inside 29 minutes
+    batch_size: int = Field(default=500, ge=1)
+    move_processed: dict[str, str] = Field(default_factory=dict)  # tag -> folder
+    flag_processed: str | None = None
+
+
+class DeliveryConfig(_Section):
+    kind: Literal["maildir", "smtp"] = "maildir"
+    path: str | None = None  # maildir: default <state_dir>/outbox
+    host: str = "localhost"
+    port: int | None = None  # default 465 (implicit), 587 (starttls) or 25
+    tls: TlsMode = "starttls"
+    verify_tls: bool = True
+    username: str = ""
+    password: SecretStr | None = None
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+    from_address: str = "feedback@example.com"
+    from_name: str = "Customer Care"
+    reply_to: str | None = None
+    connections: int = Field(default=1, ge=1, le=32)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base: float = Field(default=60.0, gt=0)  # seconds; doubles per attempt
+    retry_cap: float = Field(default=3600.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class StoreConfig(_Section):
+    kind: Literal["tinydb"] = "tinydb"
+    path: str | None = None  # default <state_dir>/mailloop.json
+    segment_size: int = Field(default=2000, ge=10)  # documents per store file
+
+
+class TemplatesConfig(_Section):
+    path: str = "templates"
+    default_locale: str = "en"
+    fallback: dict[str, str] = Field(default_factory=dict)  # e.g. {"fr-CA": "fr"}
+
+
+class ClassifierConfig(_Section):
+    review_below: float = Field(default=0.6, ge=0.0, le=1.0)  # confidence under which a person looks
+
+
+class ScreeningConfig(_Section):
+    max_acks_per_sender_per_day: int = Field(default=3, ge=1)
+    max_replies_per_hour: int = Field(default=500, ge=1)  # the global brake
+    noreply_patterns: list[str] = Field(
+        default_factory=lambda: ["noreply", "no-reply", "donotreply", "do-not-reply"]
+    )
+
+
+class Rule(_Section):
+    """When the tags match, do these actions. The first matching rule wins."""
+
+    when: Literal["smile", "ofora", "both", "neither", "review", "any"]
+    acknowledge: str | None = None  # template name
+    notify_managers: bool = False
+    notify_rep: bool = False
+    forward_to: list[str] = Field(default_factory=list)
+
+
+def _default_rules() -> list[Rule]:
+    return [
+        Rule(when="review", acknowledge="ack_neutral"),
+        Rule(when="both", acknowledge="ack_ofora", notify_managers=True),
+        Rule(when="ofora", acknowledge="ack_ofora"),
+        Rule(when="smile", acknowledge="ack_smile", notify_managers=True),
+        Rule(when="neither", acknowledge="ack_neutral"),
+    ]
+
+
+class CompanyConfig(_Section):
+    name: str = "Example Co."
+    website: str = ""
+    signature: str = "The Customer Care team"
+
+
+class Settings(BaseSettings):
+    """Everything mailloop can be told. See config.example.toml for each key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAILLOOP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    state_dir: str = "var"
+    timezone: str = "UTC"
+    secret: SecretStr | None = None  # signs reply-address tokens; generated into state_dir if unset
+    company: CompanyConfig = CompanyConfig()
+    mailbox: MailboxConfig = MailboxConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    store: StoreConfig = StoreConfig()
+    templates: TemplatesConfig = TemplatesConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    screening: ScreeningConfig = ScreeningConfig()
+    reps: list[Rep] = Field(default_factory=list)
+    managers: list[Manager] = Field(default_factory=list)
+    topics: list[TopicRule] = Field(default_factory=list)
+    rules: Annotated[list[Rule], Field(default_factory=_default_rules)]
+    base_dir: str = "."  # the folder relative paths are resolved against (the config's folder)
+
+    @model_validator(mode="after")
+    def _check_transports(self) -> Settings:
+        if self.mailbox.kind == "imap" and self.mailbox.tls == "none" and not (
+            self.mailbox.allow_plaintext_loopback and _is_loopback(self.mailbox.host)
+        ):
+            raise ValueError(
+                "mailbox.tls = 'none' sends the password in clear: allowed only with "
+                "mailbox.allow_plaintext_loopback = true and a loopback host"
+            )
+        if "@" not in self.delivery.from_address:
+            raise ValueError(
+                f"delivery.from_address = {self.delivery.from_address!r}: expected an email address"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (the file's values come in as init kwargs).
+        return (env_settings, init_settings)
+
+    # Paths resolved against the configuration file's folder.
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    @property
+    def state_path(self) -> Path:
+        return self.resolve(self.state_dir)
+
+    @property
+    def inbox_path(self) -> Path:
+        return self.resolve(self.mailbox.path) if self.mailbox.path else self.state_path / "inbox"
+
+    @property
+    def outbox_path(self) -> Path:
+        if self.delivery.path:
+            return self.resolve(self.delivery.path)
+        return self.state_path / "outbox"
+
+    @property
+    def store_path(self) -> Path:
+        if self.store.path:
+            return self.resolve(self.store.path)
+        return self.state_path / "mailloop.json"
+
+    @property
+    def templates_path(self) -> Path:
+        return self.resolve(self.templates.path)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def _describe_error(err: Any) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+    kind = err.get("type", "")
+    msg = str(err.get("msg", "invalid"))
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key (check the spelling against config.example.toml)"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    value = err.get("input")
+    if isinstance(value, dict):
+        return f"{loc}: {msg}"
+    return f"{loc} = {value!r}: {msg.lower()}"
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any) and the environment into Settings.
+
+    Raises ConfigError with one line per problem, each naming the key, the bad
+    value and what is expected.
+    """
+    data: dict[str, Any] = {}
+    chosen = path or os.environ.get(CONFIG_ENV)
+    source = "configuration"
+    if chosen:
+        file = Path(chosen)
+        source = str(file)
+        try:
+            with file.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{file}: no such configuration file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        data.setdefault("base_dir", str(file.resolve().parent))
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        lines = [_describe_error(e) for e in exc.errors()]
+        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
