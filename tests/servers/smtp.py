@@ -46,7 +46,7 @@ logging.getLogger("mail.log").addFilter(_QuietAuthNotes())
 class Received:
     """One message the server accepted."""
 
-    mail_from: str
+    mail_from: str  # "" for the null reverse-path <>
     rcpt_tos: tuple[str, ...]
     raw: bytes
     received_at: float
@@ -128,7 +128,8 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         failure = self._take_failure("DATA")
-        mail_from = envelope.mail_from or ""
+        # A null reverse-path (bounces, vacation replies) is recorded as "".
+        mail_from = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
         if failure is not None:
             self.state.rejected.append(("DATA", failure.code, mail_from))
             return f"{failure.code} {failure.message}"
