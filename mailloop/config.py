@@ -120,15 +120,14 @@ class Rule(_Section):
     acknowledge: str | None = None  # template name
     notify_managers: bool = False
     notify_rep: bool = False
-    forward_to: list[str] = Field(default_factory=list)
 
 
 def _default_rules() -> list[Rule]:
     return [
         Rule(when="review", acknowledge="ack_neutral"),
-        Rule(when="both", acknowledge="ack_ofora", notify_managers=True),
+        Rule(when="both", acknowledge="ack_ofora"),
         Rule(when="ofora", acknowledge="ack_ofora"),
-        Rule(when="smile", acknowledge="ack_smile", notify_managers=True),
+        Rule(when="smile", acknowledge="ack_smile"),
         Rule(when="neither", acknowledge="ack_neutral"),
     ]
 

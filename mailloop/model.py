@@ -11,10 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from typing import Literal
-
-EMPTY_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +77,7 @@ class Inbound:
     date: datetime | None = None  # the sender's Date header, when readable
     in_reply_to: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
-    headers: Mapping[str, str] = EMPTY_HEADERS  # lower-cased names, unfolded values
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names, unfolded
     text: str = ""  # the visible text: quotes and signature removed
     full_text: str = ""  # the whole body as text
     content_language: str | None = None

@@ -1,0 +1,30 @@
+"""The command line: one module per command group, all registered on one app."""
+
+from __future__ import annotations
+
+import typer
+
+from mailloop.cli import check, classify, run
+
+app = typer.Typer(
+    name="mailloop",
+    help="Email-first feedback helpdesk: acknowledge every message, thank Smiles, "
+         "close the loop on every Opportunity for Awesome.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (run, check, classify):
+    module.register(app)
+
+try:  # the evaluation command ships with the classifier's evaluation set
+    from mailloop.cli import evaluate
+
+    evaluate.register(app)
+except ImportError:  # pragma: no cover - only while a checkout is incomplete
+    pass
+
+
+def main() -> None:
+    app()

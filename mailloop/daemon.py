@@ -1,0 +1,284 @@
+"""The daemon: the thin shell that owns the connections and drives the steps.
+
+One cycle: fetch a batch from the mailbox, run each message through the pure
+pipeline, write every decision (and the mailbox checkpoint) in one store commit,
+tell the mailbox they are done, then send what is due through the reply ledger:
+planned -> sending -> sent | deferred | failed. A reply found in `sending` at
+start-up was interrupted mid-send: it is checked against the transport, never
+blindly sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mailloop.classify import Classifier
+from mailloop.config import Settings
+from mailloop.delivery.base import Delivery, Envelope
+from mailloop.mailbox.base import Fetched, Mailbox, Processed
+from mailloop.model import ReplyState, VerdictKind
+from mailloop.parse import parse
+from mailloop.pipeline import Outcome, Tools, process
+from mailloop.records import due_replies, iso, record_outcome, retry_delay, with_state
+from mailloop.render import TemplateSet
+from mailloop.store.base import Batch, Doc, Repository
+from mailloop.store.tinydb import atomic_write
+from mailloop.view import BatchView
+
+log = logging.getLogger("mailloop")
+
+SEND_CHUNK = 100
+
+
+@dataclass
+class CycleStats:
+    fetched: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    more: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, *, mailbox: Mailbox, delivery: Delivery,
+                 store: Repository, templates: TemplateSet | None = None,
+                 classifier: Classifier | None = None, clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.mailbox = mailbox
+        self.delivery = delivery
+        self.store = store
+        self.clock = clock
+        self.tools = Tools(
+            settings=settings,
+            classifier=classifier or Classifier.from_settings(settings),
+            templates=templates or TemplateSet(settings.templates_path,
+                                               settings.templates.default_locale),
+        )
+        self.stop_event = threading.Event()
+        self.started_at = clock()
+        self.last_error: str | None = None
+        self.parked_dir = settings.state_path / "parked"
+
+    # ---- the loop ------------------------------------------------------------
+
+    def run(self, *, once: bool = False, idle_timeout: float = 30.0) -> None:
+        self.mailbox.connect()
+        self.recover()
+        log.info("watching %s; replies go to %s", self.mailbox.name, self.delivery.name)
+        while not self.stop_event.is_set():
+            stats = self.cycle()
+            self.write_status()
+            if stats.more:
+                continue
+            if once:
+                break
+            self.mailbox.wait(idle_timeout, self.stop_event)
+        self.write_status()
+
+    def cycle(self) -> CycleStats:
+        stats = self.receive()
+        sent = self.send_due()
+        stats.sent, stats.deferred, stats.failed = sent
+        return stats
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # ---- receiving -------------------------------------------------------------
+
+    def receive(self, limit: int | None = None) -> CycleStats:
+        stats = CycleStats()
+        checkpoint = self.store.checkpoint(self.mailbox.name)
+        result = self.mailbox.fetch(checkpoint, limit or self.settings.mailbox.batch_size)
+        stats.fetched, stats.more = len(result.items), result.more
+        if not result.items and result.checkpoint is None:
+            return stats
+        batch = Batch()
+        view = BatchView(self.store, batch)
+        now = self.clock()
+        done: list[Processed] = []
+        for item in result.items:
+            known = view.message(item.key)
+            if known is not None:
+                stats.duplicates += 1
+                done.append(Processed(item, known.get("tags", []), known["verdict"]["kind"]))
+                continue
+            outcome = self._process(item, view, now)
+            if outcome is None:
+                stats.duplicates += 1
+                done.append(Processed(item, (), "duplicate"))
+                continue
+            record_outcome(outcome, batch, view, mailbox=self.mailbox.name,
+                           timezone=self.settings.timezone, now=now)
+            if outcome.parked:
+                self._park_raw(item)
+                stats.parked += 1
+            stats.processed += 1
+            stats.outcomes.append(outcome)
+            done.append(Processed(item, outcome.tags.labels, outcome.verdict.kind.value))
+            self._log_outcome(outcome)
+        if result.checkpoint is not None:
+            batch.checkpoints[self.mailbox.name] = result.checkpoint
+        self.store.commit(batch)
+        self.mailbox.done(done)
+        return stats
+
+    def _process(self, item: Fetched, view: BatchView, now: datetime) -> Outcome | None:
+        msg = parse(item.raw, key=item.key, received_at=item.received_at)
+        # The same message under a new key (a mailbox resync, a copy): never answered twice.
+        if not msg.unreadable and view.repo.has_content(msg.content_hash):
+            for doc in view.messages_by_message_id(msg.message_id):
+                if doc.get("content_hash") == msg.content_hash:
+                    log.info("already processed %s (as %s): skipped", item.key, doc["key"])
+                    return None
+        return process(msg, self.tools, view, now)
+
+    def _park_raw(self, item: Fetched) -> None:
+        name = hashlib.sha256(item.key.encode()).hexdigest()[:32] + ".eml"
+        atomic_write(self.parked_dir / name, item.raw)
+
+    def parked_raw(self, key: str) -> bytes | None:
+        path = self.parked_dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml")
+        return path.read_bytes() if path.exists() else None
+
+    def _log_outcome(self, outcome: Outcome) -> None:
+        msg = outcome.inbound
+        who = msg.sender.email if msg.sender else "(no sender)"
+        if outcome.parked:
+            log.error("parked %s from %s: %s", msg.message_id, who, outcome.error,
+                      extra={"message_id": msg.message_id})
+            return
+        if outcome.verdict.kind is not VerdictKind.ANSWER:
+            log.info("%s %s from %s: %s", outcome.verdict.kind.value, msg.message_id, who,
+                     outcome.verdict.reason, extra={"message_id": msg.message_id})
+            return
+        tags = "+".join(outcome.tags.labels) or "neither"
+        reps = ", ".join(outcome.tags.credited_reps)
+        review = " (for review)" if outcome.tags.review else ""
+        planned = ", ".join(r.kind for r in outcome.replies) or "no reply"
+        held = f"; held: {'; '.join(outcome.decision.held)}" if outcome.decision and \
+            outcome.decision.held else ""
+        log.info("%s from %s %r: %s%s %.2f%s -> %s%s", msg.message_id, who, msg.subject[:60],
+                 tags, review, outcome.tags.confidence, f" credits {reps}" if reps else "",
+                 planned, held, extra={"message_id": msg.message_id})
+
+    # ---- sending ---------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Settle replies a previous run left in `sending`."""
+        interrupted = self.store.replies([ReplyState.SENDING.value])
+        if not interrupted:
+            return
+        batch = Batch()
+        now = self.clock()
+        for doc in interrupted:
+            sent = self.delivery.already_sent(doc["id"])
+            if sent is True:
+                batch.put_reply(with_state(doc, ReplyState.SENT, now,
+                                           response="found at the transport after a restart"))
+            elif sent is False:
+                batch.put_reply(with_state(doc, ReplyState.PLANNED, now,
+                                           error="interrupted before it reached the transport"))
+            else:
+                batch.put_reply(with_state(doc, ReplyState.UNCERTAIN, now,
+                                           error="interrupted mid-send; cannot tell whether it "
+                                                 "went out: check, then `mailloop outbox resend`"))
+                log.warning("reply %s was interrupted mid-send: marked uncertain", doc["id"])
+        self.store.commit(batch)
+
+    def send_due(self) -> tuple[int, int, int]:
+        due = list(due_replies(self.store.replies([ReplyState.PLANNED.value,
+                                                   ReplyState.DEFERRED.value]), self.clock()))
+        due.sort(key=lambda d: d.get("created_at", ""))
+        sent = deferred = failed = 0
+        for start in range(0, len(due), SEND_CHUNK):
+            if self.stop_event.is_set():
+                break
+            s, d, f = self._send_chunk(due[start:start + SEND_CHUNK])
+            sent, deferred, failed = sent + s, deferred + d, failed + f
+        return sent, deferred, failed
+
+    def _send_chunk(self, docs: Sequence[Doc]) -> tuple[int, int, int]:
+        now = self.clock()
+        sending = Batch()
+        for doc in docs:
+            sending.put_reply(with_state(doc, ReplyState.SENDING, now,
+                                         attempts=int(doc.get("attempts", 0)) + 1))
+        self.store.commit(sending)
+        envelopes = [Envelope(d["id"], d["mail_from"], tuple(d["to"]),
+                              d["raw"].encode("ascii", errors="surrogateescape")) for d in docs]
+        results = self.delivery.send(envelopes)
+        after = Batch()
+        now = self.clock()
+        counts = {"sent": 0, "deferred": 0, "failed": 0}
+        cfg = self.settings.delivery
+        for doc, result in zip(sending.replies.values(), results, strict=True):
+            attempts = int(doc["attempts"])
+            state = result.state
+            detail: dict[str, Any] = {"response": result.response, "refused": dict(result.refused)}
+            if state is ReplyState.DEFERRED and attempts >= cfg.max_attempts:
+                state = ReplyState.FAILED
+                detail["error"] = f"gave up after {attempts} attempts: {result.response}"
+            if state is ReplyState.DEFERRED:
+                detail["next_try"] = iso(now + retry_delay(attempts, cfg.retry_base,
+                                                           cfg.retry_cap))
+            after.put_reply(with_state(doc, state, now, **detail))
+            counts[state.value] = counts.get(state.value, 0) + 1
+            level = logging.INFO if state is ReplyState.SENT else logging.WARNING
+            log.log(level, "%s %s to %s: %s", state.value, doc["kind"], ", ".join(doc["to"]),
+                    result.response or detail.get("error", ""), extra={"message_id": doc["id"]})
+        self.store.commit(after)
+        return counts["sent"], counts["deferred"], counts["failed"]
+
+    # ---- status ----------------------------------------------------------------
+
+    def write_status(self) -> None:
+        import json
+
+        status = {
+            "pid": _pid(),
+            "started_at": iso(self.started_at),
+            "heartbeat": iso(self.clock()),
+            "mailbox": self.mailbox.status(),
+            "delivery": self.delivery.status(),
+            "last_error": self.last_error,
+        }
+        atomic_write(self.settings.state_path / "status.json",
+                     json.dumps(status, indent=2).encode())
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def sleep_until(stop: threading.Event, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not stop.is_set() and time.monotonic() < deadline:
+        stop.wait(min(1.0, deadline - time.monotonic()))
+
+
+def ensure_state(settings: Settings) -> Path:
+    path = settings.state_path
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,79 @@
+"""decide: configurable rules turn a verdict and tags into actions.
+
+The first rule whose `when` matches the tags decides. Two things no rule can
+override: an uncertain message gets the neutral acknowledgement (never a
+thank-you), and the per-sender and global limits hold acknowledgements back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailloop.config import Rule, Settings
+from mailloop.model import Action, ActionKind, Address, Inbound, Tags, Verdict
+
+NEUTRAL_TEMPLATE = "ack_neutral"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much we have already sent: read from the store before deciding."""
+
+    acks_to_sender_today: int = 0
+    replies_last_hour: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    actions: tuple[Action, ...]
+    rule: str  # which `when` matched, or why nothing is sent
+    held: tuple[str, ...] = ()  # why an acknowledgement was held back
+
+
+def tag_class(tags: Tags) -> str:
+    if tags.review:
+        return "review"
+    if tags.smile and tags.ofora:
+        return "both"
+    if tags.ofora:
+        return "ofora"
+    if tags.smile:
+        return "smile"
+    return "neither"
+
+
+def _matches(rule: Rule, klass: str) -> bool:
+    return rule.when == "any" or rule.when == klass
+
+
+def reply_address(msg: Inbound) -> Address | None:
+    """Where a person reads replies: Reply-To when given, else From."""
+    return msg.reply_to or msg.sender
+
+
+def decide(msg: Inbound, verdict: Verdict, tags: Tags, settings: Settings,
+           limits: Limits) -> Decision:
+    if not verdict.answerable:
+        return Decision((Action(ActionKind.RECORD_ONLY, reason=verdict.reason),), verdict.rule)
+    klass = tag_class(tags)
+    rule = next((r for r in settings.rules if _matches(r, klass)), None)
+    if rule is None:
+        return Decision((Action(ActionKind.RECORD_ONLY, reason="no rule matches"),), klass)
+
+    actions: list[Action] = []
+    held: list[str] = []
+    to = reply_address(msg)
+    if rule.acknowledge and to is not None:
+        template = NEUTRAL_TEMPLATE if tags.review else rule.acknowledge
+        if limits.acks_to_sender_today >= settings.screening.max_acks_per_sender_per_day:
+            held.append(f"rate limit: {limits.acks_to_sender_today} acknowledgements to "
+                        f"{to.email} in the last 24 hours")
+        elif limits.replies_last_hour >= settings.screening.max_replies_per_hour:
+            held.append(f"global brake: {limits.replies_last_hour} replies in the last hour")
+        else:
+            actions.append(Action(ActionKind.ACKNOWLEDGE, template=template, to=(to,),
+                                  reason=f"rule when={rule.when}"))
+    if not actions:
+        reason = "; ".join(held) or "rule sends nothing"
+        actions.append(Action(ActionKind.RECORD_ONLY, reason=reason))
+    return Decision(tuple(actions), rule.when, tuple(held))

@@ -1,0 +1,451 @@
+"""The embedded store: TinyDB files, partitioned by month, written atomically.
+
+TinyDB's JSON storage rewrites its whole file on every write, so one file for
+everything would make each message cost more as history grows. Instead:
+
+- `mailloop.json` (the configured path) holds the small tables: the commit
+  sequence number, mailbox checkpoints and small records.
+- `mailloop.d/YYYY-MM.NNN.json` hold messages, their replies and conversations,
+  a segment of at most `segment_size` messages each, so a write touches a file of
+  bounded size.
+- `mailloop.d/index.jsonl` is an append-only journal of where each document
+  lives and the few fields lookups need; it is loaded into memory at start.
+
+A commit appends its journal lines (tagged with the commit's sequence number)
+first, then writes the touched segments, then the main file with the new
+sequence number; each file is replaced atomically (temporary file, fsync,
+rename). On start, journal lines newer than the main file's sequence number are
+kept only if their document really reached its segment, so a crash at any point
+leaves a consistent store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document
+
+from mailloop.store.base import Batch, Doc, StoreError
+
+_PARTITION_RE = re.compile(r"^(\d{4}-\d{2})\.(\d{3})\.json$")
+_OPEN_PARTITIONS = 6
+
+
+class AtomicJSONStorage(Storage):
+    """TinyDB storage that keeps the data in memory and writes it on `flush`,
+    atomically: a crash leaves the old file or the new one, never half of one."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._data: dict[str, Any] | None = None
+        self._dirty = False
+
+    def read(self) -> dict[str, Any] | None:
+        if self._data is None:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return None
+            if not text.strip():
+                return None
+            try:
+                self._data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise StoreError(f"{self.path}: not valid JSON ({exc}); "
+                                 "restore it from a backup or run `mailloop store check`") from None
+        return self._data
+
+    def write(self, data: dict[str, Any]) -> None:
+        self._data = data
+        self._dirty = True
+
+    def flush(self) -> None:
+        if not self._dirty or self._data is None:
+            return
+        atomic_write(self.path, json.dumps(self._data, ensure_ascii=False,
+                                           separators=(",", ":")).encode("utf-8"))
+        self._dirty = False
+
+    def close(self) -> None:
+        self.flush()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _Loc:
+    partition: str
+    doc_id: int
+
+
+_TABLES = {"m": "messages", "r": "replies", "c": "conversations"}
+
+
+class TinyStore:
+    """The Repository on TinyDB files. One process writes; readers may open it too."""
+
+    def __init__(self, path: str | Path, *, segment_size: int = 2000) -> None:
+        self.path = Path(path)
+        self.folder = self.path.with_suffix(".d")
+        self.segment_size = segment_size
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._main_storage = AtomicJSONStorage(self.path)
+        self._main = TinyDB(storage=lambda: self._main_storage)
+        self._open: OrderedDict[str, tuple[TinyDB, AtomicJSONStorage]] = OrderedDict()
+        self._journal_path = self.folder / "index.jsonl"
+        meta = self._main.table("meta").get(doc_id=1)
+        self._seq: int = int(meta["seq"]) if meta else 0
+        self._reset_index()
+        self._load_journal()
+
+    # ---- index -------------------------------------------------------------
+
+    def _reset_index(self) -> None:
+        self._loc: dict[str, dict[str, _Loc]] = {"m": {}, "r": {}, "c": {}}
+        self._by_mid: dict[str, list[str]] = {}
+        self._hashes: set[str] = set()
+        self._parked: set[str] = set()
+        self._conv_by_subject: dict[tuple[str, str], tuple[str, str]] = {}
+        self._reply_info: dict[str, tuple[str, tuple[str, ...], str, str]] = {}
+        self._partition_counts: dict[str, int] = {}
+        self._next_ids: dict[tuple[str, str], int] = {}
+        for name in sorted(os.listdir(self.folder)):
+            if _PARTITION_RE.match(name):
+                self._partition_counts.setdefault(name, 0)
+
+    def _load_journal(self) -> None:
+        try:
+            raw = self._journal_path.read_bytes()
+        except FileNotFoundError:
+            return
+        pending: list[dict[str, Any]] = []
+        lines = raw.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash: its commit never completed
+            if entry["s"] <= self._seq:
+                self._index(entry)
+            else:
+                pending.append(entry)
+        for entry in pending:
+            # Written ahead of a commit that may not have finished: keep only what landed.
+            table = self._table(entry["p"], _TABLES[entry["t"]])
+            if table.get(doc_id=entry["d"]) is not None:
+                self._index(entry)
+        if pending:
+            self._seq = max(e["s"] for e in pending)
+
+    def _index(self, e: dict[str, Any]) -> None:
+        kind, ident = e["t"], e["id"]
+        loc = _Loc(e["p"], e["d"])
+        table = _TABLES[kind]
+        first_time = ident not in self._loc[kind]
+        self._loc[kind][ident] = loc
+        nxt = self._next_ids.get((loc.partition, table), 1)
+        self._next_ids[(loc.partition, table)] = max(nxt, loc.doc_id + 1)
+        if kind == "m":
+            if first_time:
+                self._partition_counts[loc.partition] = (
+                    self._partition_counts.get(loc.partition, 0) + 1)
+                mid = e.get("mid")
+                if mid:
+                    self._by_mid.setdefault(mid, []).append(ident)
+            if e.get("h"):
+                self._hashes.add(e["h"])
+            if e.get("parked"):
+                self._parked.add(ident)
+            else:
+                self._parked.discard(ident)
+        elif kind == "r":
+            self._reply_info[ident] = (e.get("st", ""), tuple(e.get("to", ())), e.get("at", ""),
+                                       e.get("k", ""))
+        elif kind == "c" and e.get("subj") is not None:
+            self._conv_by_subject[(e.get("who", ""), e["subj"])] = (ident, e.get("last", ""))
+
+    # ---- partitions --------------------------------------------------------
+
+    def _partition(self, name: str) -> tuple[TinyDB, AtomicJSONStorage]:
+        if name in self._open:
+            self._open.move_to_end(name)
+            return self._open[name]
+        storage = AtomicJSONStorage(self.folder / name)
+        db = TinyDB(storage=lambda: storage)
+        self._open[name] = (db, storage)
+        while len(self._open) > _OPEN_PARTITIONS:
+            _, (_old_db, old_storage) = self._open.popitem(last=False)
+            old_storage.flush()
+        return db, storage
+
+    def _table(self, partition: str, table: str) -> Any:
+        return self._partition(partition)[0].table(table, cache_size=0)
+
+    def _current_partition(self, month: str) -> str:
+        names = sorted(n for n in self._partition_counts if n.startswith(month + "."))
+        if names and self._partition_counts.get(names[-1], 0) < self.segment_size:
+            return names[-1]
+        number = int(names[-1].split(".")[1]) + 1 if names else 1
+        name = f"{month}.{number:03d}.json"
+        self._partition_counts[name] = 0
+        return name
+
+    def _get(self, kind: str, ident: str) -> Doc | None:
+        loc = self._loc[kind].get(ident)
+        if loc is None:
+            return None
+        doc = self._table(loc.partition, _TABLES[kind]).get(doc_id=loc.doc_id)
+        return dict(doc) if doc is not None else None
+
+    # ---- reads -------------------------------------------------------------
+
+    def message(self, key: str) -> Doc | None:
+        return self._get("m", key)
+
+    def messages_by_message_id(self, message_id: str) -> list[Doc]:
+        out = []
+        for key in self._by_mid.get(message_id, []):
+            doc = self._get("m", key)
+            if doc is not None:
+                out.append(doc)
+        return out
+
+    def has_content(self, content_hash: str) -> bool:
+        return content_hash in self._hashes
+
+    def months(self) -> list[str]:
+        return sorted({n[:7] for n in self._partition_counts})
+
+    def iter_messages(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        wanted = set(months) if months is not None else None
+        for name in sorted(self._partition_counts):
+            if wanted is not None and name[:7] not in wanted:
+                continue
+            for doc in self._table(name, "messages").all():
+                yield dict(doc)
+
+    def iter_replies(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        wanted = set(months) if months is not None else None
+        for name in sorted(self._partition_counts):
+            if wanted is not None and name[:7] not in wanted:
+                continue
+            for doc in self._table(name, "replies").all():
+                yield dict(doc)
+
+    def parked(self) -> list[Doc]:
+        docs = [d for k in sorted(self._parked) if (d := self._get("m", k)) is not None]
+        return sorted(docs, key=lambda d: d.get("received_at", ""))
+
+    def conversation(self, conversation_id: str) -> Doc | None:
+        return self._get("c", conversation_id)
+
+    def recent_conversation(self, sender: str, subject: str, since: datetime) -> Doc | None:
+        found = self._conv_by_subject.get((sender.casefold(), subject))
+        if found is None or found[1] < since.isoformat():
+            return None
+        return self._get("c", found[0])
+
+    def reply(self, reply_id: str) -> Doc | None:
+        return self._get("r", reply_id)
+
+    def replies(self, states: Iterable[str] | None = None) -> list[Doc]:
+        wanted = set(states) if states is not None else None
+        ids = [i for i, info in self._reply_info.items() if wanted is None or info[0] in wanted]
+        return [d for i in ids if (d := self._get("r", i)) is not None]
+
+    def replies_to_since(self, address: str, since: datetime, kinds: Iterable[str]) -> int:
+        wanted, folded, cutoff = set(kinds), address.casefold(), since.isoformat()
+        return sum(1 for state, to, at, kind in self._reply_info.values()
+                   if at >= cutoff and kind in wanted and folded in to)
+
+    def replies_since(self, since: datetime) -> int:
+        cutoff = since.isoformat()
+        return sum(1 for _, _, at, _ in self._reply_info.values() if at >= cutoff)
+
+    def checkpoint(self, mailbox: str) -> Doc | None:
+        doc = self._main.table("checkpoints", cache_size=0).get(doc_id=_stable_id(mailbox))
+        return dict(doc) if doc is not None else None
+
+    def record(self, record_id: str) -> Doc | None:
+        doc = self._main.table("records", cache_size=0).get(doc_id=_stable_id(record_id))
+        return dict(doc) if doc is not None else None
+
+    def records(self, prefix: str) -> list[Doc]:
+        return [dict(d) for d in self._main.table("records", cache_size=0).all()
+                if str(d.get("id", "")).startswith(prefix)]
+
+    # ---- writes ------------------------------------------------------------
+
+    def commit(self, batch: Batch) -> None:
+        if not batch:
+            return
+        seq = self._seq + 1
+        entries: list[dict[str, Any]] = []
+        writes: dict[tuple[str, str], dict[int, Doc]] = {}
+
+        def place(kind: str, ident: str, doc: Doc, partition_hint: str) -> dict[str, Any]:
+            loc = self._loc[kind].get(ident)
+            if loc is None:
+                table = _TABLES[kind]
+                partition = partition_hint
+                doc_id = self._next_ids.get((partition, table), 1)
+                self._next_ids[(partition, table)] = doc_id + 1
+                if kind == "m":
+                    self._partition_counts[partition] = self._partition_counts.get(partition, 0)
+                loc = _Loc(partition, doc_id)
+                self._loc[kind][ident] = loc
+            writes.setdefault((loc.partition, _TABLES[kind]), {})[loc.doc_id] = doc
+            return {"s": seq, "t": kind, "id": ident, "p": loc.partition, "d": loc.doc_id}
+
+        for key, doc in batch.messages.items():
+            hint = self._current_partition(doc["month"]) if key not in self._loc["m"] else ""
+            entry = place("m", key, doc, hint)
+            entry.update(mid=doc.get("message_id"), h=doc.get("content_hash"),
+                         parked=doc.get("status") == "parked")
+            entries.append(entry)
+            self._index_new_message(entry)
+        for cid, doc in batch.conversations.items():
+            entry = place("c", cid, doc, self._partition_near(doc.get("first_key"),
+                                                                doc.get("month", "")))
+            entry.update(who=str(doc.get("customer", "")).casefold(),
+                         subj=doc.get("subject_key"), last=doc.get("last_at", ""))
+            entries.append(entry)
+            self._index(entry)
+        for rid, doc in batch.replies.items():
+            entry = place("r", rid, doc, self._partition_near(doc.get("answers"),
+                                                                doc.get("month", "")))
+            entry.update(st=doc.get("state", ""), at=doc.get("created_at", ""),
+                         k=doc.get("kind", ""),
+                         to=[str(a).casefold() for a in doc.get("to", [])])
+            entries.append(entry)
+            self._index(entry)
+
+        # 1. the journal, ahead of the data it describes
+        if entries:
+            with self._journal_path.open("ab") as fh:
+                fh.write(b"".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"))
+                                  .encode("utf-8") + b"\n" for e in entries))
+                fh.flush()
+                os.fsync(fh.fileno())
+        # 2. the segments, one write each
+        touched: set[str] = set()
+        for (partition, table_name), docs in writes.items():
+            table = self._table(partition, table_name)
+            existing = [i for i in docs if table.contains(doc_id=i)]
+            fresh = [Document(docs[i], doc_id=i) for i in docs if i not in set(existing)]
+            if existing:
+                by_id = {i: docs[i] for i in existing}
+                key_field = "key" if table_name == "messages" else "id"
+                by_key = {d[key_field]: d for d in by_id.values()}
+
+                def replace(doc: dict[str, Any], by_key: dict[str, Doc] = by_key,
+                            key_field: str = key_field) -> None:
+                    new = by_key[doc[key_field]]
+                    doc.clear()
+                    doc.update(new)
+
+                table.update(replace, doc_ids=existing)
+            if fresh:
+                table.insert_multiple(fresh)
+            touched.add(partition)
+        for partition in touched:
+            self._partition(partition)[1].flush()
+        # 3. the main file: checkpoints, records, and the sequence number that seals the commit
+        checkpoints = self._main.table("checkpoints", cache_size=0)
+        for name, cp in batch.checkpoints.items():
+            checkpoints.upsert(Document({**cp, "mailbox": name}, doc_id=_stable_id(name)))
+        records = self._main.table("records", cache_size=0)
+        for rid, rec in batch.records.items():
+            records.upsert(Document({**rec, "id": rid}, doc_id=_stable_id(rid)))
+        self._main.table("meta", cache_size=0).upsert(Document({"seq": seq}, doc_id=1))
+        self._main_storage.flush()
+        self._seq = seq
+
+    def _index_new_message(self, entry: dict[str, Any]) -> None:
+        ident = entry["id"]
+        already = ident in self._by_mid.get(entry.get("mid") or "", [])
+        if not already:
+            self._partition_counts[entry["p"]] = self._partition_counts.get(entry["p"], 0) + 1
+            if entry.get("mid"):
+                self._by_mid.setdefault(entry["mid"], []).append(ident)
+        if entry.get("h"):
+            self._hashes.add(entry["h"])
+        if entry.get("parked"):
+            self._parked.add(ident)
+        else:
+            self._parked.discard(ident)
+
+    def _partition_near(self, message_key: str | None, month: str) -> str:
+        """Keep a message's replies and conversation in the message's own file."""
+        if message_key and message_key in self._loc["m"]:
+            return self._loc["m"][message_key].partition
+        return self._current_partition(month or "0000-00")
+
+    def compact_journal(self) -> None:
+        """Rewrite the journal with one line per live document."""
+        lines = []
+        for kind, locs in self._loc.items():
+            for ident, loc in locs.items():
+                doc = self._get(kind, ident)
+                if doc is None:
+                    continue
+                entry: dict[str, Any] = {"s": self._seq, "t": kind, "id": ident,
+                                         "p": loc.partition, "d": loc.doc_id}
+                if kind == "m":
+                    entry.update(mid=doc.get("message_id"), h=doc.get("content_hash"),
+                                 parked=doc.get("status") == "parked")
+                elif kind == "r":
+                    entry.update(st=doc.get("state", ""), at=doc.get("created_at", ""),
+                                 k=doc.get("kind", ""),
+                                 to=[str(a).casefold() for a in doc.get("to", [])])
+                else:
+                    entry.update(who=str(doc.get("customer", "")).casefold(),
+                                 subj=doc.get("subject_key"), last=doc.get("last_at", ""))
+                lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
+        atomic_write(self._journal_path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        for _db, storage in self._open.values():
+            storage.flush()
+        self._main_storage.flush()
+
+
+def _stable_id(name: str) -> int:
+    """A TinyDB document id derived from a string key, stable across runs."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8"), digest_size=7).digest(), "big")
