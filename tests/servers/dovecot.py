@@ -20,6 +20,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -203,7 +204,13 @@ class Dovecot:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_set_parent_death_signal,
+                # The parent-death signal follows the thread that forks; only the main
+                # thread lives as long as the test process.
+                preexec_fn=(
+                    _set_parent_death_signal
+                    if threading.current_thread() is threading.main_thread()
+                    else None
+                ),
             )
         finally:
             log.close()
@@ -220,17 +227,17 @@ class Dovecot:
             return
         self._proc = None
         pgid = proc.pid
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-                proc.wait(timeout)
-        # Dovecot's helper processes leave right after the master; whatever of this
-        # instance is still alive in its process group after a grace period is killed.
+        # SIGTERM to the whole process group: the master and every imap/lmtp process
+        # (each says "Server shutting down" to its client), instead of the master alone,
+        # which leaves connected clients' processes running for a while.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+            proc.wait(timeout)
         deadline = time.monotonic() + 10.0
         while _group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.05)
