@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -34,17 +35,6 @@ from tests.servers.dovecot import find_dovecot  # noqa: E402
 
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-system-deps"
 SKIP_TAG = "[mail servers]"
-DOVECOT_FIXTURES = frozenset(
-    {
-        "dovecot",
-        "dovecot_server",
-        "feedback_user",
-        "customer_user",
-        "make_user",
-        "relaying_smtp_server",
-    }
-)
-SMTP_FIXTURES = frozenset({"smtp_server", "relaying_smtp_server"})
 
 _dovecot_log_start = pytest.StashKey[int]()
 _running_dovecot: Dovecot | None = None
@@ -61,10 +51,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        # fixturenames holds every fixture a test uses, directly or through other fixtures.
         names = set(getattr(item, "fixturenames", ()))
-        if names & DOVECOT_FIXTURES:
+        if "dovecot_server" in names:
             item.add_marker(pytest.mark.dovecot)
-        if names & SMTP_FIXTURES:
+        if "smtp_server" in names:
             item.add_marker(pytest.mark.smtp)
 
 
@@ -218,6 +209,13 @@ def feedback_user(make_user: Callable[..., MailUser]) -> MailUser:
 def customer_user(make_user: Callable[..., MailUser]) -> MailUser:
     """A fresh, empty mailbox for a customer (customer-xxxx@example.test)."""
     return make_user("customer")
+
+
+@pytest.fixture
+def feedback_imap(dovecot: Dovecot, feedback_user: MailUser) -> Iterator[IMAPClient]:
+    """An IMAPClient logged in as `feedback_user` (no folder selected), logged out afterwards."""
+    with dovecot.client(feedback_user.name) as client:
+        yield client
 
 
 @pytest.fixture

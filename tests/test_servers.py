@@ -230,6 +230,7 @@ def test_smtp_stop_and_start_on_the_same_port(smtp_server: SmtpServer) -> None:
     assert len(smtp_server.wait_for(2)) == 2
 
 
+@pytest.mark.smtp
 def test_smtp_auth() -> None:
     with SmtpServer(auth=("mailloop", "s3cret")) as server:
         raw = _message("a@x.test", "b@y.test", "x", "au1@x.test")
@@ -277,6 +278,11 @@ def test_relay_into_dovecot_closes_the_loop(
     assert parsed["Subject"] == "Away"
     assert parsed["In-Reply-To"] == "<reply1@example.test>"
     assert relaying_smtp_server.relay_errors == []
+
+
+def test_feedback_imap_is_logged_in(feedback_imap: IMAPClient) -> None:
+    assert b"INBOX" in {name.encode() for _flags, _sep, name in feedback_imap.list_folders()}
+    assert feedback_imap.find_special_folder(b"\\Sent") == "Sent"
 
 
 def test_relay_leaves_other_domains_alone(
