@@ -102,7 +102,8 @@ class TemplatesConfig(_Section):
 
 
 class ClassifierConfig(_Section):
-    review_below: float = Field(default=0.6, ge=0.0, le=1.0)  # confidence under which a person looks
+    # below this confidence a person reviews the message
+    review_below: float = Field(default=0.6, ge=0.0, le=1.0)
 
 
 class ScreeningConfig(_Section):

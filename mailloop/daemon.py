@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from mailloop.classify import Classifier
@@ -36,6 +35,8 @@ from mailloop.view import BatchView
 log = logging.getLogger("mailloop")
 
 SEND_CHUNK = 100
+BACKOFF_START = 1.0  # seconds
+BACKOFF_CAP = 60.0
 
 
 @dataclass
@@ -81,18 +82,51 @@ class Daemon:
     # ---- the loop ------------------------------------------------------------
 
     def run(self, *, once: bool = False, idle_timeout: float = 30.0) -> None:
-        self.mailbox.connect()
-        self.recover()
+        """Process mail until stopped. A failing connection or store is retried with
+        capped exponential backoff and jitter, and logged once per change of state."""
+        backoff = BACKOFF_START
+        connected = False
         log.info("watching %s; replies go to %s", self.mailbox.name, self.delivery.name)
         while not self.stop_event.is_set():
-            stats = self.cycle()
-            self.write_status()
-            if stats.more:
-                continue
-            if once:
-                break
-            self.mailbox.wait(idle_timeout, self.stop_event)
+            try:
+                if not connected:
+                    self.mailbox.connect()
+                    connected = True
+                    self.recover()
+                stats = self.cycle()
+                if self.last_error is not None:
+                    log.info("recovered: %s is reachable again", self.mailbox.name)
+                    self.last_error = None
+                backoff = BACKOFF_START
+                self.write_status()
+                if stats.more:
+                    continue
+                if once:
+                    break
+                self.mailbox.wait(idle_timeout, self.stop_event)
+            except Exception as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != self.last_error:
+                    log.error("%s; retrying with backoff (logged again only if it changes)",
+                              problem)
+                self.last_error = problem
+                self.write_status()
+                connected = False
+                self._safe_close()
+                if once and self.stop_event.wait(0):
+                    break
+                self.stop_event.wait(backoff * random.uniform(0.5, 1.0))
+                backoff = min(BACKOFF_CAP, backoff * 2)
+                if once and backoff >= BACKOFF_CAP:
+                    raise
+        self._safe_close()
         self.write_status()
+
+    def _safe_close(self) -> None:
+        try:
+            self.mailbox.close()
+        except Exception as exc:  # closing a broken connection may fail too; nothing to do
+            log.debug("closing %s: %s", self.mailbox.name, exc)
 
     def cycle(self) -> CycleStats:
         stats = self.receive()
@@ -270,15 +304,3 @@ def _pid() -> int:
     import os
 
     return os.getpid()
-
-
-def sleep_until(stop: threading.Event, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not stop.is_set() and time.monotonic() < deadline:
-        stop.wait(min(1.0, deadline - time.monotonic()))
-
-
-def ensure_state(settings: Settings) -> Path:
-    path = settings.state_path
-    path.mkdir(parents=True, exist_ok=True)
-    return path
