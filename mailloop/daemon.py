@@ -24,12 +24,15 @@ from mailloop.config import Settings
 from mailloop.delivery.base import Delivery, Envelope
 from mailloop.mailbox.base import Fetched, Mailbox, Processed
 from mailloop.model import ReplyState, VerdictKind
+from mailloop.outcome import Outcome
 from mailloop.parse import parse
-from mailloop.pipeline import Outcome, Tools, process
+from mailloop.pipeline import process
 from mailloop.records import due_replies, iso, record_outcome, retry_delay, with_state
 from mailloop.render import TemplateSet
 from mailloop.store.base import Batch, Doc, Repository
 from mailloop.store.tinydb import atomic_write
+from mailloop.tokens import load_secret
+from mailloop.tools import Tools
 from mailloop.view import BatchView
 
 log = logging.getLogger("mailloop")
@@ -73,6 +76,7 @@ class Daemon:
             classifier=classifier or Classifier.from_settings(settings),
             templates=templates or TemplateSet(settings.templates_path,
                                                settings.templates.default_locale),
+            secret=load_secret(settings),
         )
         self.stop_event = threading.Event()
         self.started_at = clock()
