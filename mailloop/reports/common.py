@@ -40,3 +40,13 @@ def sent_at(reply: Doc) -> str | None:
         if entry.get("state") == "sent":
             return str(entry.get("at"))
     return None
+
+
+def thanked_message(doc: Doc) -> str | None:
+    """For a manager's accepted answer, the key of the customer's Smile it thanks."""
+    verdict: dict[str, Any] = doc.get("verdict") or {}
+    staff: dict[str, Any] = doc.get("staff") or {}
+    if verdict.get("kind") != "manager_reply" or not staff.get("accepted") or staff.get("skip"):
+        return None
+    answers = staff.get("answers")
+    return str(answers) if answers else None

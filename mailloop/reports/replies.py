@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mailloop.reports.common import MANAGER_THANKS, sent_at
+from mailloop.reports.common import MANAGER_THANKS, sent_at, thanked_message
 from mailloop.store.base import Doc
 
 OUTCOMES = ("sent", "deferred", "failed", "bounced", "uncertain", "answered", "planned",
@@ -63,8 +63,15 @@ class RepliesReport:
 
 def replies_report(messages: Iterable[Doc], replies: Iterable[Doc], *,
                    since: datetime | None = None) -> RepliesReport:
-    """`messages` are those the replies may answer (for their arrival times)."""
-    arrived = {d["key"]: d.get("received_at", "") for d in messages}
+    """`messages` are those the replies may answer (for their arrival times); a
+    thank-you is timed from the Smile its manager's answer names."""
+    arrived: dict[str, str] = {}
+    thanks_for: dict[str, str] = {}  # manager's message key -> the Smile's key
+    for doc in messages:
+        arrived[doc["key"]] = doc.get("received_at", "")
+        smile_key = thanked_message(doc)
+        if smile_key is not None:
+            thanks_for[doc["key"]] = smile_key
     report = RepliesReport(since.isoformat() if since else None)
     acks: list[float] = []
     thanks: list[float] = []
@@ -77,7 +84,10 @@ def replies_report(messages: Iterable[Doc], replies: Iterable[Doc], *,
         states = report.by_kind.setdefault(kind, {})
         states[state] = states.get(state, 0) + 1
         done = sent_at(reply)
-        start = arrived.get(reply.get("answers") or "")
+        answers = reply.get("answers") or ""
+        if kind == MANAGER_THANKS:
+            answers = thanks_for.get(answers, answers)
+        start = arrived.get(answers)
         if not done or not start:
             continue
         wait = (datetime.fromisoformat(done) - datetime.fromisoformat(start)).total_seconds()

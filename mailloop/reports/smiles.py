@@ -11,7 +11,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mailloop.config import Rep
-from mailloop.reports.common import MANAGER_THANKS, SENT_STATES, credited_reps, is_smile
+from mailloop.reports.common import (
+    MANAGER_THANKS,
+    SENT_STATES,
+    credited_reps,
+    is_smile,
+    thanked_message,
+)
 from mailloop.reports.periods import add_months, month_range
 from mailloop.reports.redact import attributed, excerpt, has_cue, sentences
 from mailloop.store.base import Doc
@@ -76,8 +82,10 @@ def smiles_report(messages: Iterable[Doc], replies: Iterable[Doc], roster: Seque
                   first: str, last: str, *, quotes_per_rep: int = 3) -> SmilesReport:
     """Smiles per rep from `first` to `last` (months, included).
 
-    `messages` must hold the period's months and the period before it (others are
-    ignored); `replies` the period's replies (for the managers' thank-yous).
+    `messages` must hold the period's months and the period before it; `replies`
+    the replies of the period and the month after it, and `messages` that month's
+    managers' answers, for the thank-yous (a thank-you answers the manager's
+    message, which names the Smile it thanks).
     """
     months, before = period_months(first, last)
     current, previous = set(months), set(before)
@@ -87,8 +95,12 @@ def smiles_report(messages: Iterable[Doc], replies: Iterable[Doc], roster: Seque
     candidates: dict[str, list[tuple[tuple[Any, ...], str, str]]] = {}
     smile_reps: dict[str, list[str]] = {}
     uncredited = total = previous_total = 0
+    thanks_for: dict[str, str] = {}  # manager's message key -> the Smile's key
     for doc in messages:
         month = doc.get("month", "")
+        smile_key = thanked_message(doc)
+        if smile_key is not None:
+            thanks_for[doc["key"]] = smile_key
         if (month not in current and month not in previous) or not is_smile(doc):
             continue
         reps = credited_reps(doc)
@@ -118,7 +130,8 @@ def smiles_report(messages: Iterable[Doc], replies: Iterable[Doc], roster: Seque
     thanked: dict[str, int] = {}
     for reply in replies:
         if reply.get("kind") == MANAGER_THANKS and reply.get("state") in SENT_STATES:
-            for rep in smile_reps.get(reply.get("answers") or "", []):
+            answers = reply.get("answers") or ""
+            for rep in smile_reps.get(thanks_for.get(answers, answers), []):
                 thanked[rep] = thanked.get(rep, 0) + 1
     for name, row in rows.items():
         row.change = row.smiles - row.previous

@@ -42,8 +42,9 @@ def replies_in(store: Repository, months: Sequence[str]) -> Iterator[Doc]:
 def smiles(store: Repository, settings: Settings, first: str, last: str,
            track: Track = no_progress) -> SmilesReport:
     months, before = period_months(first, last)
-    return smiles_report(messages_in(store, sorted({*before, *months}), track, "smiles"),
-                         replies_in(store, months), settings.reps, first, last,
+    after = add_months(last, 1)  # thank-yous for the period's last days
+    return smiles_report(messages_in(store, [*before, *months, after], track, "smiles"),
+                         replies_in(store, [*months, after]), settings.reps, first, last,
                          quotes_per_rep=settings.newsletter.quotes_per_rep)
 
 
