@@ -57,7 +57,7 @@ def explain(
     if fmt == "json":
         write(json.dumps(found if len(found) > 1 else found[0], ensure_ascii=False, indent=2))
         return
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     for item in found:
         console.print(f"{item['message_id']} ({item['month']}, tags: "
                       f"{', '.join(item['tags']) or 'none'})")

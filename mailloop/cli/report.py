@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import typer
 from markupsafe import escape
 from rich.console import Console
+from rich.markup import escape as plain
 from rich.table import Table
 
 from mailloop.cli.common import ConfigOption, settings_or_exit
@@ -94,8 +95,8 @@ def smiles_table(report: SmilesReport) -> None:
     for r in report.reps:
         change = f"{r.change:+d}" if r.change else "0"
         name = r.name + (" (opted out)" if r.opt_out else "")
-        table.add_row(str(r.rank), name, str(r.smiles), str(r.previous), change,
-                      str(r.thanked), str(r.customers), r.quotes[0] if r.quotes else "")
+        table.add_row(str(r.rank), plain(name), str(r.smiles), str(r.previous), change,
+                      str(r.thanked), str(r.customers), plain(r.quotes[0] if r.quotes else ""))
     console = Console()
     console.print(table)
     console.print(f"uncredited Smiles: {report.uncredited}; team total: {report.total} "
@@ -180,18 +181,18 @@ def topics_table(report: TopicsReport) -> None:
     for t in report.topics:
         flag = {"new": "[bold green]new[/]", "rising": "[bold yellow]rising[/]"}.get(
             t.trend, t.trend)
-        table.add_row(t.topic, str(t.count), str(t.customers), flag,
+        table.add_row(plain(t.topic), str(t.count), str(t.customers), flag,
                       *[str(t.series.get(m, 0)) for m in months[-6:]])
     console.print(table)
     for t in report.topics:
         if t.trend in {"new", "rising"}:
             for q in t.quotes[:1]:
-                console.print(f"{t.topic} ({t.trend}): {q}", highlight=False)
+                console.print(f"{t.topic} ({t.trend}): {q}", highlight=False, markup=False)
     console.print(f"OforAs: {report.total}; matching no topic: {report.unmatched}",
                   highlight=False)
     for s in report.suggestions:
         console.print(f"  suggested topic ({s.count} OforAs): {', '.join(s.terms)}",
-                      highlight=False)
+                      highlight=False, markup=False)
 
 
 @report_app.command("replies")
@@ -239,7 +240,7 @@ def replies_table(report: RepliesReport) -> None:
     for state in [*states, *extra]:
         table.add_column(state, justify="right")
     for kind, counts in report.by_kind.items():
-        table.add_row(kind, *[str(counts.get(s, 0)) for s in [*states, *extra]])
+        table.add_row(plain(kind), *[str(counts.get(s, 0)) for s in [*states, *extra]])
     console.print(table)
     for label, d in (("arrival to acknowledgement", report.acknowledgement),
                      ("Smile to manager's thank-you", report.thanks)):

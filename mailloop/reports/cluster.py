@@ -51,14 +51,11 @@ def suggest(docs: Sequence[tuple[str, str, str]], *, max_topics: int = MAX_SUGGE
     strength = weights.max(axis=1)
     out: list[Suggestion] = []
     for component in range(k):
-        members = [i for i in range(len(ordered)) if assigned[i] == component and
-                   strength[i] > 0]
-        if len(members) < 2:
-            continue
         loadings = model.components_[component]
         top = sorted(range(len(terms)), key=lambda t: (-round(float(loadings[t]), 9),
                                                        terms[t]))
         chosen: list[str] = []
+        columns: list[int] = []
         for t in top:
             term = str(terms[t])
             if loadings[t] <= 0 or len(chosen) >= TERMS:
@@ -66,6 +63,13 @@ def suggest(docs: Sequence[tuple[str, str, str]], *, max_topics: int = MAX_SUGGE
             if any(term in c.split() or c in term.split() for c in chosen):
                 continue  # "dark" beside "dark mode" adds nothing
             chosen.append(term)
+            columns.append(t)
+        # A member leans to this component and uses at least one of its key terms.
+        uses = np.asarray(matrix[:, columns].sum(axis=1)).ravel() > 0 if columns else None
+        members = [i for i in range(len(ordered)) if assigned[i] == component
+                   and strength[i] > 0 and uses is not None and uses[i]]
+        if len(members) < 2:
+            continue
         out.append(Suggestion(chosen, len(members), [ordered[i][1] for i in members]))
     out.sort(key=lambda s: (-s.count, s.terms))
     return out
