@@ -25,7 +25,7 @@ from mailloop.render import TemplateSet
 from mailloop.reports import chart, views
 from mailloop.reports.common import is_smile
 from mailloop.reports.periods import add_months
-from mailloop.reports.redact import attributed, excerpt
+from mailloop.reports.redact import attributed, excerpt, without_names
 from mailloop.screen import LOOP_HEADER
 from mailloop.store.base import Repository
 
@@ -164,11 +164,12 @@ def build(settings: Settings, store: Repository, templates: TemplateSet, month: 
     if cfg.team_mode:
         months = [add_months(month, -i) for i in range(TEAM_MONTHS - 1, -1, -1)]
         per_month = dict.fromkeys(months, 0)
+        names = [n for r in settings.reps for n in (r.name, *r.name.split(), *r.aliases)]
         for doc in views.messages_in(store, months, track, "team"):
             if is_smile(doc) and doc.get("month") in per_month:
                 per_month[doc["month"]] += 1
                 if doc["month"] == month and len(team_quotes) < 2 * cfg.quotes_per_rep:
-                    words = excerpt(doc.get("text", ""))
+                    words = without_names(excerpt(doc.get("text", "")), names)
                     if words:
                         team_quotes.append(attributed(words, doc.get("sender_name", "")))
         bars = [chart.Bar(datetime(int(m[:4]), int(m[5:]), 1).strftime("%b %Y"), n)

@@ -82,3 +82,14 @@ def display_name(name: str) -> str:
 def attributed(words: str, name: str) -> str:
     """A quote as the reports show it: “words” — Maria G."""
     return f"“{words}” — {display_name(name)}"
+
+
+def without_names(text: str, names: Iterable[str]) -> str:
+    """`text` with each of `names` (whole words, case-insensitive) replaced, for
+    publications that name no rep."""
+    words = sorted({n.strip() for n in names if n and n.strip()}, key=len, reverse=True)
+    if not words:
+        return text
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)",
+                         re.IGNORECASE)
+    return pattern.sub("[our colleague]", text)
