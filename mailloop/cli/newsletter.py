@@ -11,6 +11,7 @@ import typer
 from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
 from mailloop.cli.reporting import fail, month_option, reading, write
 from mailloop.render import TemplateError, TemplateSet
+from mailloop.store import open_store
 
 
 def register(app: typer.Typer) -> None:
@@ -43,9 +44,9 @@ def newsletter(
         templates = TemplateSet(settings.templates_path, settings.templates.default_locale)
     except TemplateError as exc:
         raise fail(str(exc)) from None
-    with reading(settings) as (store, track):
+    with reading(settings) as (source, track):
         try:
-            letter = builder.build(settings, store, templates, chosen, track)
+            letter = builder.build(settings, source, templates, chosen, track)
         except TemplateError as exc:
             raise fail(str(exc)) from None
         if preview is not None:
@@ -59,16 +60,18 @@ def newsletter(
             if preview is None:
                 write(f"Subject: {letter.subject}\n\n{letter.text}")
             return
-        delivery = make_delivery(settings)
-        try:
-            state = send_newsletter(settings, store, delivery, templates, chosen,
-                                    datetime.now(UTC), force=force)
-        except AlreadySent as exc:
-            raise fail(str(exc), 1) from None
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        finally:
-            delivery.close()
+    delivery = make_delivery(settings)
+    store = open_store(settings)
+    try:
+        state = send_newsletter(settings, store, delivery, templates, chosen,
+                                datetime.now(UTC), force=force)
+    except AlreadySent as exc:
+        raise fail(str(exc), 1) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+        delivery.close()
     if state != "sent":
         raise fail(f"the newsletter for {chosen} could not be sent ({state}); see the log", 1)
     err_console.print(f"sent the newsletter for {chosen} to "

@@ -13,9 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mailloop.cli.common import err_console
 from mailloop.config import Settings
 from mailloop.reports.periods import current_month, parse_month
+from mailloop.reports.source import ReportSource, open_source
 from mailloop.reports.views import Track
-from mailloop.store import open_store
-from mailloop.store.base import Repository
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -70,9 +69,9 @@ def progress_track(enabled: bool) -> tuple[Track, Progress | None]:
 
 
 @contextmanager
-def reading(settings: Settings) -> Iterator[tuple[Repository, Track]]:
-    """The store and a progress `track`, both closed afterwards."""
-    store = open_store(settings)
+def reading(settings: Settings) -> Iterator[tuple[ReportSource, Track]]:
+    """A read-only source over the store and a progress `track`."""
+    store = open_source(settings)
     track, bar = progress_track(sys.stderr.isatty())
     try:
         if bar is not None:

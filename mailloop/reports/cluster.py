@@ -44,7 +44,7 @@ def suggest(docs: Sequence[tuple[str, str, str]], *, max_topics: int = MAX_SUGGE
     if matrix.shape[1] < 2:
         return []
     k = max(1, min(max_topics, matrix.shape[1] - 1, round(math.sqrt(len(texts) / 2))))
-    model = NMF(n_components=k, init="nndsvd", random_state=0, max_iter=400)
+    model = NMF(n_components=k, init="nndsvd", random_state=0, max_iter=200)
     weights = model.fit_transform(matrix)
     terms = vectorizer.get_feature_names_out()
     assigned = np.argmax(weights, axis=1)

@@ -17,8 +17,9 @@ from mailloop.reports.common import credited_reps, is_feedback
 from mailloop.reports.newsletter import _Row, _tidy_text, compose
 from mailloop.reports.periods import iso_week, local_midnight, months_between, week_start
 from mailloop.reports.redact import display_name, excerpt
+from mailloop.reports.source import ReportSource
 from mailloop.reports.topics import TopicMatcher
-from mailloop.store.base import Doc, Repository
+from mailloop.store.base import Doc
 
 MAX_ITEMS = 200
 
@@ -114,7 +115,7 @@ class Digest:
     count: int
 
 
-def build(settings: Settings, store: Repository, templates: TemplateSet, cfg: DigestConfig,
+def build(settings: Settings, store: ReportSource, templates: TemplateSet, cfg: DigestConfig,
           period: Period) -> Digest | None:
     """The digest for `period`, or None when no message matches."""
     months = [m for m in months_between(period.start, period.end, settings.timezone)

@@ -26,8 +26,8 @@ from mailloop.reports import chart, views
 from mailloop.reports.common import is_smile
 from mailloop.reports.periods import add_months
 from mailloop.reports.redact import attributed, excerpt, without_names
+from mailloop.reports.source import ReportSource
 from mailloop.screen import LOOP_HEADER
-from mailloop.store.base import Repository
 
 CHART_MARK = "@@MAILLOOP-CHART@@"
 MAX_HTML = 80 * 1024
@@ -149,7 +149,7 @@ def first_name(name: str) -> str:
     return name.split()[0] if name.split() else ""
 
 
-def build(settings: Settings, store: Repository, templates: TemplateSet, month: str,
+def build(settings: Settings, store: ReportSource, templates: TemplateSet, month: str,
           track: views.Track = views.no_progress) -> Newsletter:
     cfg = settings.newsletter
     report = views.smiles(store, settings, month, month, track)

@@ -7,6 +7,7 @@ added today also sorts the past), together with the topics stored on each messag
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,27 +27,36 @@ RISING_FACTOR = 2.0
 RISING_MIN = 3
 NEW_MIN = 2
 QUOTES = 3
+EXAMPLES = 12  # recent OforAs kept per topic to pick quotes from
 
 
 class TopicMatcher:
-    """Keyword rules, case-insensitive, matched as whole words or phrases."""
+    """Keyword rules, case-insensitive, matched as whole words or phrases: one pass
+    of one pattern over each text, whatever the number of rules."""
 
     def __init__(self, rules: Sequence[TopicRule]) -> None:
         self.rules = {r.name: r for r in rules}
-        self._patterns: list[tuple[str, re.Pattern[str]]] = []
+        self._owners: dict[str, list[str]] = {}  # normalised keyword -> topics
         for rule in rules:
-            words = [r"\s+".join(re.escape(w) for w in k.split()) for k in rule.keywords
-                     if k.strip()]
-            if words:
-                self._patterns.append((rule.name, re.compile(
-                    r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)", re.IGNORECASE)))
+            for keyword in rule.keywords:
+                norm = " ".join(keyword.casefold().split())
+                if norm and rule.name not in self._owners.setdefault(norm, []):
+                    self._owners[norm].append(rule.name)
+        words = sorted(self._owners, key=len, reverse=True)
+        self._pattern = re.compile(
+            r"(?<!\w)(?:" + "|".join(r"\s+".join(re.escape(w) for w in k.split())
+                                     for k in words) + r")(?!\w)",
+            re.IGNORECASE) if words else None
 
     def topics(self, doc: Doc) -> list[str]:
         found = [t for t in doc.get("topics") or () if t]
+        if self._pattern is None:
+            return found
         text = f"{doc.get('subject', '')}\n{doc.get('text', '')}"
-        for name, pattern in self._patterns:
-            if name not in found and pattern.search(text):
-                found.append(name)
+        for match in self._pattern.finditer(text):
+            for topic in self._owners.get(" ".join(match.group(0).casefold().split()), ()):
+                if topic not in found:
+                    found.append(topic)
         return found
 
     def keywords(self, topic: str) -> list[str]:
@@ -130,7 +140,7 @@ def topics_report(messages: Iterable[Doc], rules: Sequence[TopicRule], *, since:
     rows: dict[str, TopicRow] = {r.name: TopicRow(r.name, r.description) for r in rules}
     flag_counts: dict[str, dict[str, int]] = {}
     customers: dict[str, set[str]] = {}
-    examples: dict[str, list[tuple[str, str, Doc]]] = {}
+    examples: dict[str, list[tuple[str, str, Doc]]] = {}  # the latest EXAMPLES per topic
     unmatched: list[tuple[str, str, str]] = []
     total = 0
     for doc in messages:
@@ -160,7 +170,12 @@ def topics_report(messages: Iterable[Doc], rules: Sequence[TopicRule], *, since:
             row.message_ids.append(doc.get("message_id", ""))
             if doc_month == month:
                 row.this_month += 1
-            examples.setdefault(topic, []).append((doc.get("received_at", ""), doc["key"], doc))
+            latest = examples.setdefault(topic, [])
+            entry = (doc.get("received_at", ""), doc["key"], doc)
+            if len(latest) < EXAMPLES:
+                heapq.heappush(latest, entry)
+            elif entry[:2] > latest[0][:2]:
+                heapq.heapreplace(latest, entry)
     for name, row in rows.items():
         row.customers = len(customers.get(name, ()))
         row.series = {m: row.series.get(m, 0) for m in window_months}
@@ -170,7 +185,7 @@ def topics_report(messages: Iterable[Doc], rules: Sequence[TopicRule], *, since:
         row.message_ids.sort()
         seen: set[str] = set()
         for _at, _key, doc in sorted(examples.get(name, []), key=lambda e: (e[0], e[1]),
-                                     reverse=True):
+                                     reverse=True):  # the most recent first
             if len(row.quotes) >= QUOTES:
                 break
             if doc.get("sender", "") in seen:

@@ -9,12 +9,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 
 from mailloop.config import Settings
+from mailloop.reports.common import MANAGER_THANKS
 from mailloop.reports.features import FeatureRequest, feature_requests
 from mailloop.reports.periods import add_months, month_of_date, month_range
 from mailloop.reports.replies import RepliesReport, replies_report
 from mailloop.reports.smiles import SmilesReport, period_months, smiles_report
+from mailloop.reports.source import ReportSource
 from mailloop.reports.topics import NEW_MIN, TopicsReport, months_needed, topics_report
-from mailloop.store.base import Doc, Repository
+from mailloop.store.base import Doc
 
 Track = Callable[[Sequence[str], str], Iterable[str]]
 DEFAULT_WINDOW_MONTHS = 6
@@ -24,7 +26,7 @@ def no_progress(months: Sequence[str], description: str) -> Iterable[str]:
     return months
 
 
-def messages_in(store: Repository, months: Sequence[str], track: Track = no_progress,
+def messages_in(store: ReportSource, months: Sequence[str], track: Track = no_progress,
                 description: str = "reading") -> Iterator[Doc]:
     present = set(store.months())
     wanted = [m for m in months if m in present]
@@ -32,19 +34,31 @@ def messages_in(store: Repository, months: Sequence[str], track: Track = no_prog
         yield from store.iter_messages([month])
 
 
-def replies_in(store: Repository, months: Sequence[str]) -> Iterator[Doc]:
+def replies_in(store: ReportSource, months: Sequence[str]) -> Iterator[Doc]:
     present = set(store.months())
     wanted = [m for m in months if m in present]
     if wanted:
         yield from store.iter_replies(wanted)
 
 
-def smiles(store: Repository, settings: Settings, first: str, last: str,
+def smiles(store: ReportSource, settings: Settings, first: str, last: str,
            track: Track = no_progress) -> SmilesReport:
     months, before = period_months(first, last)
     after = add_months(last, 1)  # thank-yous for the period's last days
-    return smiles_report(messages_in(store, [*before, *months, after], track, "smiles"),
-                         replies_in(store, [*months, after]), settings.reps, first, last,
+    reply_months = {*months, after}
+    thanks: list[Doc] = []
+
+    def messages() -> Iterator[Doc]:
+        present = set(store.months())
+        wanted = [m for m in [*before, *months, after] if m in present]
+        for month in track(wanted, "smiles"):
+            yield from store.iter_messages([month])
+            if month in reply_months:  # read while the month is at hand
+                thanks.extend(r for r in store.iter_replies([month])
+                              if r.get("kind") == MANAGER_THANKS)
+
+    # smiles_report reads every message before the replies: `thanks` is full by then.
+    return smiles_report(messages(), thanks, settings.reps, first, last,
                          quotes_per_rep=settings.newsletter.quotes_per_rep)
 
 
@@ -60,7 +74,7 @@ def month_window(month: str) -> tuple[date, date]:
     return start, date(int(nxt[:4]), int(nxt[5:]), 1) - timedelta(days=1)
 
 
-def topics(store: Repository, settings: Settings, since: date, until: date,
+def topics(store: ReportSource, settings: Settings, since: date, until: date,
            track: Track = no_progress, *, new_min: int = NEW_MIN,
            suggestions: bool = True) -> TopicsReport:
     return topics_report(messages_in(store, months_needed(since, until), track, "topics"),
@@ -68,13 +82,13 @@ def topics(store: Repository, settings: Settings, since: date, until: date,
                          new_min=new_min, suggestions=suggestions)
 
 
-def features(store: Repository, settings: Settings, since: date, until: date,
+def features(store: ReportSource, settings: Settings, since: date, until: date,
              track: Track = no_progress, *, min_count: int = 3) -> list[FeatureRequest]:
     report = topics(store, settings, since, until, track, suggestions=False)
     return feature_requests(report, min_count=min_count)
 
 
-def replies(store: Repository, since: datetime | None, track: Track = no_progress
+def replies(store: ReportSource, since: datetime | None, track: Track = no_progress
             ) -> RepliesReport:
     months = store.months()
     if since is not None:
