@@ -314,8 +314,7 @@ class Dovecot:
         if active.is_symlink() or active.exists():
             active.unlink()
         active.symlink_to(Path("sieve") / "mailloop.sieve")
-        for path in (script_path,):
-            os.chown(path, self.uid, self.gid)
+        os.chown(script_path, self.uid, self.gid)
         os.lchown(active, self.uid, self.gid)
 
     def clear_sieve(self, user: str) -> None:

@@ -147,13 +147,14 @@ class _Handler:
                     self.state.relay_errors.append(f"{rcpts}: {exc!r}")
                 return f"451 4.4.0 relay to LMTP failed: {exc}"
         login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
+        peer: Any = session.peer
         received = Received(
             mail_from=mail_from,
             rcpt_tos=rcpts,
             raw=raw,
             received_at=time.time(),
             connection_id=int(getattr(session, "mailloop_connection_id", 0)),
-            peer=tuple(session.peer) if isinstance(session.peer, tuple) else None,  # type: ignore[arg-type]
+            peer=(str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None,
             auth_login=login.decode("utf-8", "replace") if isinstance(login, bytes) else None,
         )
         with self.state.lock:
