@@ -22,8 +22,9 @@ class Person(_Frozen):
     name: str = Field("", description="Full name as given; may be empty.",
                       examples=["Maria García"])
     first_name: str = Field("", description="First name, or empty when none was given: "
-                            "write `{% if customer.first_name %}Dear {{ customer.first_name }},"
-                            "{% else %}Hello,{% endif %}`.", examples=["Maria"])
+                            "greet with a fallback, `{% if customer.first_name %}Dear "
+                            "{{ customer.first_name }},{% else %}Hello,{% endif %}`.",
+                            examples=["Maria"])
     email: str = Field("", description="Email address.", examples=["maria@example.org"])
 
 

@@ -12,6 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from mailloop.classify import Classifier
 from mailloop.compose import reply_message_id
@@ -30,7 +31,9 @@ from mailloop.model import (
     Verdict,
     VerdictKind,
 )
-from mailloop.render import TemplateSet
+from mailloop.render import one_line
+from mailloop.render.language import customer_locales
+from mailloop.render.live import Renderer
 from mailloop.screen import screen
 from mailloop.thread import ThreadView, thread
 from mailloop.tokens import (
@@ -58,7 +61,7 @@ class Tools:
 
     settings: Settings
     classifier: Classifier
-    templates: TemplateSet
+    templates: Renderer
     secret: bytes
 
 
@@ -99,7 +102,7 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Ou
         decision = decide(msg, verdict, tags, tools.settings, _limits(msg, view, now))
         step = "render"
         replies = tuple(out for action in decision.actions
-                        if (out := _render(action, msg, ref, tags, tools, now)) is not None)
+                        if (out := render_reply(action, msg, ref, tags, tools, now)) is not None)
         return Outcome(msg, verdict, ref, tags, decision, replies)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -151,7 +154,7 @@ def first_name(full: str) -> str:
 def context_for(msg: Inbound, ref: ThreadRef | None, tags: Tags, settings: Settings
                 ) -> TemplateContext:
     who = msg.reply_to if msg.reply_to and msg.reply_to.name else msg.sender
-    name = who.name if who else ""
+    name = one_line(who.name) if who else ""
     roster = {r.name: r for r in settings.reps}
     reps = [Person(name=r.name, first_name=first_name(r.name), email=r.email)
             for n in tags.credited_reps if (r := roster.get(n)) is not None]
@@ -163,6 +166,7 @@ def context_for(msg: Inbound, ref: ThreadRef | None, tags: Tags, settings: Setti
         words=msg.text,
         subject=msg.subject,
         conversation=ref.conversation_id if ref else "",
+        received=msg.received_at.astimezone(ZoneInfo(settings.timezone)),
         tags=tags.labels,
         topics=list(tags.topics),
         company=Company(name=settings.company.name, website=settings.company.website,
@@ -181,14 +185,19 @@ def _reply_to(tools: Tools, ref: ThreadRef | None, now: datetime) -> Address | N
     return Address(delivery.from_name, token_address(delivery.from_address, token))
 
 
-def _render(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, tools: Tools,
-            now: datetime) -> Outgoing | None:
+def render_reply(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, tools: Tools,
+                 now: datetime, *, locales: list[str] | None = None,
+                 context: TemplateContext | None = None) -> Outgoing | None:
+    """The reply an action makes: what the daemon sends and `templates preview` shows.
+    The template's locale follows the customer's language (Content-Language, else
+    detected from the text) unless `locales` is given."""
     if action.kind is not ActionKind.ACKNOWLEDGE or not action.template or not action.to:
         return None
     settings = tools.settings
-    locales = [msg.content_language] if msg.content_language else []
-    rendered = tools.templates.render(action.template, context_for(msg, ref, tags, settings),
-                                      locales)
+    if locales is None:
+        locales = customer_locales(msg.text, msg.content_language)
+    rendered = tools.templates.render(action.template,
+                                      context or context_for(msg, ref, tags, settings), locales)
     sender = Address(settings.delivery.from_name, settings.delivery.from_address)
     references = tuple(dict.fromkeys((*msg.references, msg.message_id)))
     return Outgoing(

@@ -155,7 +155,7 @@ def static_problems(compiled: Compiled, env: ImmutableSandboxedEnvironment) -> l
     sources.append((str(src.path), "\n" * (line - 1) + subject))
     if src.html_path is not None:
         sources.append((str(src.html_path), src.html_path.read_text(encoding="utf-8")))
-    problems = []
+    problems: list[Problem] = []
     for file, text in sources:
         tree = env.parse(text)
         problems.extend(Problem(file, lineno, message)
@@ -180,9 +180,9 @@ def _unknown_references(tree: nodes.Template, env: ImmutableSandboxedEnvironment
             model = _model_of(fields[loop.iter.name].annotation)
             if model is not None and loop.target.name not in fields:
                 models[loop.target.name] = model
-    for name in tree.find_all(nodes.Name):
-        if name.ctx == "load" and name.name not in allowed:
-            yield name.lineno, (f"'{name.name}' is not in the template context "
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name not in allowed:
+            yield node.lineno, (f"'{node.name}' is not in the template context "
                                 "(see docs/templates.md for the fields)")
     for attr in tree.find_all(nodes.Getattr):
         target = attr.node
@@ -209,7 +209,7 @@ def lint_output(compiled: Compiled, rendered: Rendered, sample: str) -> list[Pro
     src = compiled.source
     file = str(src.path)
     subject_line = src.headers["subject"][0]
-    problems = []
+    problems: list[Problem] = []
 
     def warn(line: int, message: str, where: str = file) -> None:
         problems.append(Problem(where, line, message, "warning", sample))

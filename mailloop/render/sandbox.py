@@ -54,7 +54,7 @@ def require_safe_jinja() -> None:
 require_safe_jinja()
 
 
-class RenderTimeout(Exception):  # noqa: N818 - raised asynchronously into a render
+class RenderTimeout(Exception):
     """A render ran past its time budget."""
 
 

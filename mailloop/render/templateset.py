@@ -220,6 +220,9 @@ class TemplateSet:
             found = self.templates.get((name, locale))
             if found is not None:
                 return found
+        for error in self.errors:  # it exists, but did not compile
+            if Path(error.file).stem == name:
+                raise error
         raise TemplateError(str(self.folder / f"{name}.md"), 1,
                             f"no template named {name!r}")
 

@@ -83,9 +83,7 @@ def markdown_to_text(tokens: Sequence[Token], width: int = WIDTH) -> str:
     w = _Writer(width)
     for tok in tokens:
         kind = tok.type
-        if kind == "paragraph_open" and not tok.hidden:
-            w.gap()
-        elif kind == "heading_open":
+        if (kind == "paragraph_open" and not tok.hidden) or kind == "heading_open":
             w.gap()
         elif kind == "inline":
             w.block(w.inline(tok.children or []))
