@@ -168,9 +168,15 @@ def environment(locale: str, *, mode: str) -> BudgetedSandbox:
     for name in REMOVED_FILTERS:
         env.filters.pop(name, None)
     env.filters.update(_locale_filters(locale))
+    env.filters["one_line"] = _squash
     for name, func in list(env.filters.items()):
         env.filters[name] = _budgeted(func)
     return env
+
+
+def _squash(value: object) -> str:
+    """`{{ words|one_line }}`: every run of whitespace and line breaks -> one space."""
+    return " ".join(str(value).split())
 
 
 def _range(*args: int) -> Iterator[int]:
