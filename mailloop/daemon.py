@@ -24,14 +24,16 @@ from mailloop.config import Settings
 from mailloop.delivery.base import Delivery, Envelope
 from mailloop.mailbox.base import Fetched, Mailbox, Processed
 from mailloop.model import ReplyState, VerdictKind
+from mailloop.outcome import Outcome
 from mailloop.parse import parse
-from mailloop.pipeline import Outcome, Tools, process
+from mailloop.pipeline import process
 from mailloop.records import due_replies, iso, record_outcome, retry_delay, with_state
 from mailloop.render import TemplateSet
 from mailloop.render.live import LiveTemplates
 from mailloop.store.base import Batch, Doc, Repository
 from mailloop.store.tinydb import atomic_write
 from mailloop.tokens import load_secret
+from mailloop.tools import Tools
 from mailloop.view import BatchView
 
 log = logging.getLogger("mailloop")

@@ -32,7 +32,7 @@ from tests.helpers import email_bytes
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "templates"
 NAMES = {"ack_smile", "ack_ofora", "ack_neutral", "manager_notification", "manager_thanks",
-         "rep_recognition", "manager_confirmation"}
+         "rep_recognition", "manager_confirmation", "manager_rejected"}
 HOSTILE = "<script>alert(1)</script>{{ 7*7 }}\r\nBcc: victim@example.org"
 
 
@@ -54,6 +54,12 @@ def outbox(settings: Settings) -> list[EmailMessage]:
         return []
     return [parse_mail(p.read_bytes()) for p in sorted(folder.iterdir(),
                                                         key=lambda p: p.stat().st_mtime_ns)]
+
+
+def to_customers(settings: Settings) -> list[EmailMessage]:
+    """The replies that went to customers (not the notifications to staff)."""
+    staff = {m.email for m in settings.managers} | {r.email for r in settings.reps}
+    return [m for m in outbox(settings) if str(m["To"]).split("<")[-1].strip(">") not in staff]
 
 
 def body(mail: EmailMessage, kind: str) -> str:
@@ -167,7 +173,7 @@ def test_hostile_name_cannot_inject_headers_in_the_sent_mail(settings: Settings)
         subject="=?utf-8?q?Hi=0D=0ABcc=3A_victim=40example=2Eorg?=",
         body="Jenny on your phone line was wonderful, thank you so much!"))
     run_once(settings)
-    [reply] = outbox(settings)
+    [reply] = to_customers(settings)
     assert reply["Bcc"] is None and "victim" not in str(reply["To"])
     assert "\n" not in str(reply["Subject"])
     assert "<script>" not in body(reply, "html") and "&lt;script&gt;" in body(reply, "html")
@@ -279,7 +285,7 @@ def test_german_gets_german_portuguese_gets_the_fallback(settings: Settings) -> 
         body="A minha encomenda chegou atrasada e ninguém me responde. Estou muito "
              "insatisfeito com o serviço."))
     run_once(settings)
-    replies = {str(m["In-Reply-To"]).strip("<>"): m for m in outbox(settings)}
+    replies = {str(m["In-Reply-To"]).strip("<>"): m for m in to_customers(settings)}
     german, portuguese = replies["de@example.de"], replies["pt@example.pt"]
     assert "; locale=de; set=" in str(german["X-Mailloop-Template"])
     assert "Hallo Jürgen Müller" in body(german, "plain")
@@ -337,7 +343,7 @@ def test_preview_from_a_sample_and_a_stored_message(settings: Settings) -> None:
     result = CliRunner().invoke(app, ["templates", "preview", "manager_thanks", "--locale", "fr",
                                       "--config", config])
     assert result.exit_code == 0, result.output
-    assert "Un merci personnel de Dana Lee" in result.output
+    assert "Avec mes remerciements,\nDana Lee" in result.output
     settings.inbox_path.mkdir(parents=True, exist_ok=True)
     deliver(settings.inbox_path, email_bytes(message_id="s1@example.org",
                                              body="Jenny was wonderful, thank you so much!"))
@@ -397,7 +403,7 @@ def test_edits_reach_the_next_reply_and_broken_edits_never_do(settings: Settings
     deliver(settings.inbox_path, email_bytes(message_id="c@example.org", body=praise,
                                              sender="Bob Ray <bob@example.org>"))
     run_once(settings, daemon)
-    texts = [" ".join(body(m, "plain").split()) for m in outbox(settings)]
+    texts = [" ".join(body(m, "plain").split()) for m in to_customers(settings)]
     assert len(texts) == 3
     assert "make our day" in texts[0]
     assert "made the whole team smile" in texts[1] and "made the whole team smile" in texts[2]

@@ -16,7 +16,7 @@ from rich.table import Table
 from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
 from mailloop.config import Settings
 from mailloop.context import Person
-from mailloop.model import Action, ActionKind, Address, Credit, Inbound, Outgoing, Tags, ThreadRef
+from mailloop.model import Address, Credit, Inbound, Outgoing, Tags, ThreadRef
 from mailloop.render.check import check_settings, uses
 from mailloop.render.templateset import TemplateError, TemplateSet
 
@@ -127,13 +127,15 @@ def build_reply(settings: Settings, name: str, *, locale: str | None, message: P
                 stored: str | None, now: datetime) -> Outgoing:
     """The reply the daemon would send, through the same code path."""
     from mailloop.classify import Classifier
+    from mailloop.outgoing import context_for, customer_reply_to, make_outgoing
     from mailloop.parse import parse
-    from mailloop.pipeline import Tools, context_for, render_reply
+    from mailloop.render.language import customer_locales
     from mailloop.samples import sample_files
     from mailloop.store import open_store
     from mailloop.store.base import Batch
     from mailloop.thread import thread
     from mailloop.tokens import load_secret
+    from mailloop.tools import Tools
     from mailloop.view import BatchView
 
     tools = Tools(settings=settings, classifier=Classifier.from_settings(settings),
@@ -170,25 +172,27 @@ def build_reply(settings: Settings, name: str, *, locale: str | None, message: P
     if to is None:
         err_console.print("[red]the message has no sender address to reply to[/]")
         raise typer.Exit(2)
-    context = None
+    context = context_for(msg, ref, tags, settings)
     if not name.startswith("ack_"):  # staff replies: a manager and their words
-        context = context_for(msg, ref, tags, settings)
         manager = settings.managers[0] if settings.managers else None
         context = context.model_copy(update={
             "manager": Person(name=manager.name, first_name=manager.name.split()[0],
                               email=manager.email) if manager else
             Person(name="Dana Lee", first_name="Dana", email="dana.lee@example.com"),
             "message": SAMPLE_MESSAGE,
+            "note": f"Your thank-you was sent to {to.email}.",
         })
+    # as the pipeline renders an acknowledgement (mailloop.pipeline._render)
     try:
-        out = render_reply(Action(ActionKind.ACKNOWLEDGE, template=name, to=(to,)), msg, ref,
-                           tags, tools, now, locales=[locale] if locale else None,
-                           context=context)
+        return make_outgoing(
+            tools, name, context, to, key=msg.key,
+            locales=[locale] if locale else customer_locales(msg.text, msg.content_language),
+            conversation=ref.conversation_id if ref else None, in_reply_to=msg.message_id,
+            references=(*msg.references, msg.message_id),
+            reply_to=customer_reply_to(tools, ref, now))
     except TemplateError as exc:
         err_console.print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(1) from None
-    assert out is not None
-    return out
 
 
 MessageOption = Annotated[Path | None, typer.Option(

@@ -40,6 +40,7 @@ BUILT_IN_USES = {
     "manager_thanks": "a manager's thank-you to the customer",
     "rep_recognition": "the rep hears about their Smile",
     "manager_confirmation": "the manager hears their thank-you went out",
+    "manager_rejected": "a manager's reply could not be accepted",
 }
 _JINJA_NAMES = {"loop", "caller", "varargs", "kwargs", "self", "super", "true", "false", "none",
                 "True", "False", "None"}

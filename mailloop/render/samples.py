@@ -35,6 +35,7 @@ def sample_contexts(company: Company | None = None) -> dict[str, TemplateContext
             "conversation": "c1a2b3c4d5e6",
             "received": _RECEIVED,
             "message": "Thank you so much for telling us!",
+            "note": "Your thank-you was sent to maria@example.org.",
             "company": company,
         }
         base.update(values)
