@@ -102,6 +102,7 @@ class TemplatesConfig(_Section):
     path: str = "templates"
     default_locale: str = "en"
     fallback: dict[str, str] = Field(default_factory=dict)  # e.g. {"fr-CA": "fr"}
+    test_recipients: list[str] = Field(default_factory=list)  # send-test may mail these too
 
 
 class ClassifierConfig(_Section):

@@ -29,6 +29,7 @@ from mailloop.parse import parse
 from mailloop.pipeline import process
 from mailloop.records import due_replies, iso, record_outcome, retry_delay, with_state
 from mailloop.render import TemplateSet
+from mailloop.render.live import LiveTemplates
 from mailloop.store.base import Batch, Doc, Repository
 from mailloop.store.tinydb import atomic_write
 from mailloop.tokens import load_secret
@@ -64,7 +65,7 @@ def utcnow() -> datetime:
 
 class Daemon:
     def __init__(self, settings: Settings, *, mailbox: Mailbox, delivery: Delivery,
-                 store: Repository, templates: TemplateSet | None = None,
+                 store: Repository, templates: TemplateSet | LiveTemplates | None = None,
                  classifier: Classifier | None = None, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.mailbox = mailbox
@@ -74,8 +75,7 @@ class Daemon:
         self.tools = Tools(
             settings=settings,
             classifier=classifier or Classifier.from_settings(settings),
-            templates=templates or TemplateSet(settings.templates_path,
-                                               settings.templates.default_locale),
+            templates=templates or LiveTemplates.from_settings(settings),
             secret=load_secret(settings),
         )
         self.stop_event = threading.Event()
@@ -143,7 +143,23 @@ class Daemon:
 
     # ---- receiving -------------------------------------------------------------
 
+    def reload_templates(self, *, force: bool = False) -> None:
+        """Pick up edited templates (a SIGHUP forces it); a broken edit keeps the
+        last good set serving and shows in status.json until fixed."""
+        templates = self.tools.templates
+        if isinstance(templates, LiveTemplates):
+            error = templates.error
+            templates.refresh(force=force)
+            if templates.error != error:
+                self.write_status()
+
+    @property
+    def template_error(self) -> str | None:
+        templates = self.tools.templates
+        return templates.error if isinstance(templates, LiveTemplates) else None
+
     def receive(self, limit: int | None = None) -> CycleStats:
+        self.reload_templates()
         stats = CycleStats()
         checkpoint = self.store.checkpoint(self.mailbox.name)
         result = self.mailbox.fetch(checkpoint, limit or self.settings.mailbox.batch_size)
@@ -299,6 +315,7 @@ class Daemon:
             "mailbox": self.mailbox.status(),
             "delivery": self.delivery.status(),
             "last_error": self.last_error,
+            "template_error": self.template_error,
         }
         atomic_write(self.settings.state_path / "status.json",
                      json.dumps(status, indent=2).encode())
