@@ -98,6 +98,9 @@ class DeliveryConfig(_Section):
     from_address: str = "feedback@example.com"
     from_name: str = "Customer Care"
     reply_to: str | None = None
+    # Acknowledgements carry a signed conversation token in their Reply-To
+    # (feedback+c.TOKEN@...), so an answer threads even with a changed subject.
+    reply_tokens: bool = True
     connections: int = Field(default=1, ge=1, le=32)
     max_attempts: int = Field(default=8, ge=1)
     retry_base: float = Field(default=60.0, gt=0)  # seconds; doubles per attempt

@@ -30,6 +30,7 @@ from mailloop.records import due_replies, iso, record_outcome, retry_delay, with
 from mailloop.render import TemplateSet
 from mailloop.store.base import Batch, Doc, Repository
 from mailloop.store.tinydb import atomic_write
+from mailloop.tokens import load_secret
 from mailloop.view import BatchView
 
 log = logging.getLogger("mailloop")
@@ -73,6 +74,7 @@ class Daemon:
             classifier=classifier or Classifier.from_settings(settings),
             templates=templates or TemplateSet(settings.templates_path,
                                                settings.templates.default_locale),
+            secret=load_secret(settings),
         )
         self.stop_event = threading.Event()
         self.started_at = clock()

@@ -33,6 +33,16 @@ from mailloop.model import (
 from mailloop.render import TemplateSet
 from mailloop.screen import screen
 from mailloop.thread import ThreadView, thread
+from mailloop.tokens import (
+    CUSTOMER_TOKEN,
+    CUSTOMER_TOKEN_DAYS,
+    TokenError,
+    find_token,
+    make_token,
+    token_address,
+    token_kind,
+    verify_token,
+)
 
 ACK_KINDS = ("ack_smile", "ack_ofora", "ack_neutral")
 
@@ -49,6 +59,7 @@ class Tools:
     settings: Settings
     classifier: Classifier
     templates: TemplateSet
+    secret: bytes
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,7 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Ou
         if verdict.kind is VerdictKind.PARK:
             return Outcome(msg, verdict, failed_step="parse", error=verdict.reason)
         step = "thread"
-        ref = thread(msg, view)
+        ref = thread(msg, view, token_conversation=_token_conversation(msg, tools, now))
         if verdict.kind is not VerdictKind.ANSWER:
             return Outcome(msg, verdict, ref, decision=decide(msg, verdict, tags, tools.settings,
                                                               Limits()))
@@ -88,7 +99,7 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Ou
         decision = decide(msg, verdict, tags, tools.settings, _limits(msg, view, now))
         step = "render"
         replies = tuple(out for action in decision.actions
-                        if (out := _render(action, msg, ref, tags, tools)) is not None)
+                        if (out := _render(action, msg, ref, tags, tools, now)) is not None)
         return Outcome(msg, verdict, ref, tags, decision, replies)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -101,6 +112,20 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Ou
             error=error,
             details={"traceback": traceback.format_exc(limit=8)},
         )
+
+
+def _token_conversation(msg: Inbound, tools: Tools, now: datetime) -> str | None:
+    """The conversation named by a valid customer token in the addresses it was sent to."""
+    ours = tools.settings.delivery.from_address
+    for addr in (*msg.to, *msg.cc):
+        token = find_token(addr.email, ours)
+        if token is None or token_kind(token) != CUSTOMER_TOKEN:
+            continue
+        try:
+            return verify_token(tools.secret, token, now=now).conversation
+        except TokenError:
+            continue  # a forged or stale token threads like any other message
+    return None
 
 
 def _limits(msg: Inbound, view: PipelineView, now: datetime) -> Limits:
@@ -145,8 +170,19 @@ def context_for(msg: Inbound, ref: ThreadRef | None, tags: Tags, settings: Setti
     )
 
 
-def _render(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, tools: Tools
-            ) -> Outgoing | None:
+def _reply_to(tools: Tools, ref: ThreadRef | None, now: datetime) -> Address | None:
+    delivery = tools.settings.delivery
+    if delivery.reply_to:
+        return Address("", delivery.reply_to)
+    if not delivery.reply_tokens or ref is None:
+        return None
+    token = make_token(tools.secret, CUSTOMER_TOKEN, ref.conversation_id, "",
+                       now + timedelta(days=CUSTOMER_TOKEN_DAYS))
+    return Address(delivery.from_name, token_address(delivery.from_address, token))
+
+
+def _render(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, tools: Tools,
+            now: datetime) -> Outgoing | None:
     if action.kind is not ActionKind.ACKNOWLEDGE or not action.template or not action.to:
         return None
     settings = tools.settings
@@ -165,7 +201,7 @@ def _render(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, too
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
-        reply_to=Address("", settings.delivery.reply_to) if settings.delivery.reply_to else None,
+        reply_to=_reply_to(tools, ref, now),
         in_reply_to=msg.message_id,
         references=references[-20:],
         answers=msg.key,

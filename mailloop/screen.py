@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from mailloop.config import Settings
 from mailloop.model import Inbound, Verdict, VerdictKind
-from mailloop.tokens import find_token
+from mailloop.tokens import STAFF_TOKEN, find_token, token_kind
 
 LOOP_HEADER = "X-Mailloop-Loop"
 
@@ -95,9 +95,10 @@ def _delivery_report(msg: Inbound, settings: Settings) -> Verdict | None:
 def _staff_reply(msg: Inbound, settings: Settings) -> Verdict | None:
     ours = settings.delivery.from_address
     for addr in (*msg.to, *msg.cc):
-        if find_token(addr.email, ours) is not None:
+        token = find_token(addr.email, ours)
+        if token is not None and token_kind(token) == STAFF_TOKEN:
             return Verdict(VerdictKind.MANAGER_REPLY, "reply-token",
-                           "sent to a signed reply address")
+                           "sent to a staff reply address")
     return None
 
 
