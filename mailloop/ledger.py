@@ -18,6 +18,7 @@ daemon is running, `mailloop outbox resend` leaves a request file in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -165,17 +166,6 @@ class Ledger:
         assert updated is not None
         return updated
 
-    def request_resend(self, reply_id: str, *, force: bool) -> Path:
-        """Leave a resend request for the running daemon (see `run_requests`)."""
-        if self.requests_dir is None:
-            raise LedgerError("no state folder for requests")
-        self.requests_dir.mkdir(parents=True, exist_ok=True)
-        name = f"resend-{os.getpid()}-{abs(hash(reply_id)) % 10**12:012d}.json"
-        path = self.requests_dir / name
-        atomic_write(path, json.dumps({"action": "resend", "id": reply_id, "force": force,
-                                       "at": iso(self.clock())}).encode())
-        return path
-
     def run_requests(self) -> int:
         """Carry out the operators' requests waiting in the state folder."""
         if self.requests_dir is None or not self.requests_dir.is_dir():
@@ -196,3 +186,14 @@ class Ledger:
             path.unlink(missing_ok=True)
             done += 1
         return done
+
+
+def request_resend(state_path: Path, reply_id: str, *, force: bool, now: datetime) -> Path:
+    """Leave a resend request for the running daemon (carried out by `run_requests`)."""
+    folder = state_path / REQUESTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(reply_id.encode()).hexdigest()[:16]
+    path = folder / f"resend-{digest}-{os.getpid()}.json"
+    atomic_write(path, json.dumps({"action": "resend", "id": reply_id, "force": force,
+                                   "at": iso(now)}).encode())
+    return path
