@@ -76,6 +76,7 @@ class Daemon:
             secret=load_secret(settings),
         )
         self.stop_event = threading.Event()
+        self.wake_event = threading.Event()  # set by stop() and wake(): ends a mailbox wait
         self.started_at = clock()
         self.last_error: str | None = None
         self.parked_dir = settings.state_path / "parked"
@@ -106,7 +107,9 @@ class Daemon:
                     continue
                 if once:
                     break
-                self.mailbox.wait(idle_timeout, self.stop_event)
+                self.wake_event.clear()
+                if not self.stop_event.is_set():
+                    self.mailbox.wait(self.ledger.wait_time(idle_timeout), self.wake_event)
             except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 if problem != self.last_error:
@@ -139,6 +142,11 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.wake_event.set()
+
+    def wake(self) -> None:
+        """Stop waiting for mail and run a cycle now (an operator's request is waiting)."""
+        self.wake_event.set()
 
     # ---- receiving -------------------------------------------------------------
 

@@ -148,6 +148,15 @@ class Ledger:
         self.store.commit(after)
         return counts
 
+    def wait_time(self, idle_timeout: float) -> float:
+        """How long the daemon may wait for mail before a deferred reply falls due."""
+        stamps = [d["next_try"] for d in self.store.replies([ReplyState.DEFERRED.value])
+                  if d.get("next_try")]
+        if not stamps:
+            return idle_timeout
+        due = datetime.fromisoformat(min(stamps))
+        return max(1.0, min(idle_timeout, (due - self.clock()).total_seconds() + 0.5))
+
     # ---- operators -------------------------------------------------------------
 
     def resend(self, reply_id: str, *, force: bool = False, by: str = "operator") -> Doc:

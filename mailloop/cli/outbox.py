@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -161,6 +164,8 @@ def _resend_through_daemon(settings: Settings, reply_id: str, force: bool, pid: 
         raise typer.Exit(1)
     before = len(doc.get("history", []))
     path = request_resend(settings.state_path, reply_id, force=force, now=utc_now())
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGUSR1)  # wake it from its wait for mail
     typer.echo(f"the daemon (pid {pid}) is running: resend of {reply_id} requested")
     deadline = time.monotonic() + wait
     while path.exists() and time.monotonic() < deadline:
@@ -193,5 +198,8 @@ def _running_daemon(settings: Settings) -> int | None:
     except ProcessLookupError:
         return None
     except PermissionError:
-        return pid
+        return None
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"mailloop" not in cmdline.read_bytes():
+        return None  # the pid now belongs to another program
     return pid
