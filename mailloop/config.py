@@ -135,21 +135,35 @@ class ScreeningConfig(_Section):
     )
 
 
+class StaffConfig(_Section):
+    """Managers and staff answering by email."""
+
+    # One shared address for Smile notifications instead of one per manager; any
+    # configured manager may then answer from their own address.
+    managers_address: str | None = None
+    token_days: int = Field(default=30, ge=1)  # how long a notification can be answered
+    notify_rep: bool = True  # send the rep a recognition note with the thank-you
+    confirm: bool = True  # tell the manager what was sent
+    # Also require a passing DKIM/DMARC Authentication-Results header added by the
+    # receiving server named here (its authserv-id), not one the sender wrote.
+    require_authentication_results: bool = False
+    authserv_id: str = ""
+
+
 class Rule(_Section):
     """When the tags match, do these actions. The first matching rule wins."""
 
     when: Literal["smile", "ofora", "both", "neither", "review", "any"]
     acknowledge: str | None = None  # template name
-    notify_managers: bool = False
-    notify_rep: bool = False
+    notify_managers: bool = False  # send managers a Smile notification they can answer
 
 
 def _default_rules() -> list[Rule]:
     return [
         Rule(when="review", acknowledge="ack_neutral"),
-        Rule(when="both", acknowledge="ack_ofora"),
+        Rule(when="both", acknowledge="ack_ofora", notify_managers=True),
         Rule(when="ofora", acknowledge="ack_ofora"),
-        Rule(when="smile", acknowledge="ack_smile"),
+        Rule(when="smile", acknowledge="ack_smile", notify_managers=True),
         Rule(when="neither", acknowledge="ack_neutral"),
     ]
 
@@ -180,6 +194,7 @@ class Settings(BaseSettings):
     templates: TemplatesConfig = TemplatesConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     screening: ScreeningConfig = ScreeningConfig()
+    staff: StaffConfig = StaffConfig()
     reps: list[Rep] = Field(default_factory=list)
     managers: list[Manager] = Field(default_factory=list)
     topics: list[TopicRule] = Field(default_factory=list)

@@ -47,4 +47,7 @@ class TemplateContext(_Frozen):
                               examples=[["billing"]])
     message: str = Field("", description="A staff member's own words, for replies they write.",
                          examples=["Thank you so much for telling us!"])
+    note: str = Field("", description="A note from mailloop to staff: why a reply was "
+                      "refused, or what was sent.",
+                      examples=["Your thank-you was sent to maria@example.org."])
     company: Company = Field(description="Company settings.")

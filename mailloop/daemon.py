@@ -24,13 +24,15 @@ from mailloop.delivery.base import Delivery
 from mailloop.ledger import Ledger
 from mailloop.mailbox.base import Fetched, Mailbox, Processed
 from mailloop.model import VerdictKind
+from mailloop.outcome import Outcome
 from mailloop.parse import parse
-from mailloop.pipeline import Outcome, Tools, process
+from mailloop.pipeline import process
 from mailloop.records import iso, record_outcome
 from mailloop.render import TemplateSet
 from mailloop.store.base import Batch, Repository
 from mailloop.store.tinydb import atomic_write
 from mailloop.tokens import load_secret
+from mailloop.tools import Tools
 from mailloop.view import BatchView
 
 log = logging.getLogger("mailloop")

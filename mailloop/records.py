@@ -20,7 +20,7 @@ from mailloop.model import (
     ReplyState,
     VerdictKind,
 )
-from mailloop.pipeline import Outcome
+from mailloop.outcome import Outcome
 from mailloop.store.base import Batch, Doc
 from mailloop.thread import subject_key
 
@@ -75,6 +75,11 @@ def message_doc(outcome: Outcome, *, mailbox: str, timezone: str, now: datetime)
                          "recipient": msg.report.recipient, "status": msg.report.status,
                          "action": msg.report.action, "diagnostic": msg.report.diagnostic,
                          "envelope_token": msg.report.envelope_token}
+    if outcome.staff is not None:
+        staff = outcome.staff
+        doc["staff"] = {"accepted": staff.accepted, "reason": staff.reason,
+                        "manager": staff.manager.email if staff.manager else None,
+                        "answers": staff.customer_key, "skip": staff.skip, "rep": staff.rep}
     if outcome.parked:
         doc["error"] = {"step": outcome.failed_step, "message": outcome.error,
                         "traceback": outcome.details.get("traceback", "")}
@@ -166,7 +171,9 @@ def record_outcome(outcome: Outcome, batch: Batch, view: Any, *, mailbox: str, t
         existing = batch.conversations.get(cid) or view.conversation(cid)
         conv = conversation_doc(outcome, existing, timezone=timezone)
         if conv is not None:
-            batch.put_conversation(conv)
+            batch.put_conversation({**conv, **outcome.conversation_updates})
+    for updated in outcome.message_updates:
+        batch.put_message(updated)
     for out in outcome.replies:
         if batch.replies.get(out.message_id) or view.reply(out.message_id):
             continue  # already planned: a re-run of the same decision

@@ -1,8 +1,9 @@
 """Signed tokens carried in our reply addresses (plus-addressing).
 
 `feedback+m.PAYLOAD.SIG@example.com`: the kind (`c` a customer's reply to our
-acknowledgement, `m` a staff reply, `u` an unsubscribe), a payload naming the conversation, the person it was issued to and
-an expiry, and an HMAC-SHA256 over all of it with the configured secret. Base32
+acknowledgement, `m` a staff reply, `u` an unsubscribe), a payload naming the
+conversation, the person it was issued to and an expiry, and an HMAC-SHA256
+over all of it with the configured secret. Base32
 in lower case survives servers that fold the case of local parts, and the whole
 local part stays within the 64 characters RFC 5321 allows.
 """

@@ -62,6 +62,23 @@ def _without_quotes(html: str) -> str:
     return str(lxml.html.tostring(tree, encoding="unicode"))
 
 
+def _is_sign_off(line: str) -> bool:
+    """A closing line such as "Thanks," or "Best regards": short, and not a sentence."""
+    words = line.split()
+    return 0 < len(words) <= 4 and len(line.strip()) <= 40 and not re.search(r"[.?!]\s+\S", line)
+
+
+def _split_sign_off(signature: str) -> tuple[str, str]:
+    """The parser starts a signature at any line opening with "Thank you" or "Thanks";
+    when that line is a whole sentence ("Thank you, Maria! It was Priya who helped."),
+    it is still the message. Give back what precedes the first real sign-off line."""
+    lines = signature.splitlines()
+    for index, line in enumerate(lines):
+        if _is_sign_off(line):
+            return "\n".join(lines[:index]).strip(), "\n".join(lines[index:])
+    return signature.strip(), ""
+
+
 def visible_text(text: str) -> str:
     """The newest reply in `text`, without quoted history or signature."""
     if not text.strip():
@@ -69,7 +86,10 @@ def visible_text(text: str) -> str:
     cut = _SIG_DELIMITER.split(text, maxsplit=1)[0]
     try:
         replies = _reply_parser().read(cut).replies
-        body = replies[0].body if replies else cut
+        body = cut
+        if replies:
+            kept, _signature = _split_sign_off(replies[0].signatures)
+            body = "\n".join(p for p in (replies[0].body, kept) if p.strip())
     except Exception:
         body = cut
     body = _DEVICE_FOOTER.sub("", body)
