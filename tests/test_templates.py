@@ -266,7 +266,7 @@ def run_once(settings: Settings, daemon: Daemon | None = None) -> Daemon:
     try:
         daemon = daemon or Daemon(settings, mailbox=make_mailbox(settings),
                                   delivery=make_delivery(settings), store=store)
-        daemon.store = store
+        daemon.store = daemon.ledger.store = store
         daemon.run(once=True)
     finally:
         store.close()

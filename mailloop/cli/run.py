@@ -56,6 +56,8 @@ def run(
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGHUP, _reload)
+    # `mailloop outbox resend` leaves a request and wakes the daemon with SIGUSR1.
+    signal.signal(signal.SIGUSR1, lambda signum, frame: daemon.wake())
     try:
         daemon.run(once=once, idle_timeout=settings.mailbox.idle_timeout)
     finally:
