@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +84,8 @@ class Daemon:
         self.started_at = clock()
         self.last_error: str | None = None
         self.parked_dir = settings.state_path / "parked"
+        # Who claims replies in a shared store: stable for this process, readable by people.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{mailbox.name}"
 
     # ---- the loop ------------------------------------------------------------
 
@@ -223,11 +227,12 @@ class Daemon:
 
     def recover(self) -> None:
         """Settle replies a previous run left in `sending`."""
-        interrupted = self.store.replies([ReplyState.SENDING.value])
+        now = self.clock()
+        interrupted = [d for d in self.store.replies([ReplyState.SENDING.value])
+                       if self._claim_abandoned(d, now)]
         if not interrupted:
             return
         batch = Batch()
-        now = self.clock()
         for doc in interrupted:
             sent = self.delivery.already_sent(doc["id"])
             if sent is True:
@@ -243,6 +248,24 @@ class Daemon:
                 log.warning("reply %s was interrupted mid-send: marked uncertain", doc["id"])
         self.store.commit(batch)
 
+    def _claim_abandoned(self, doc: Doc, now: datetime) -> bool:
+        """Was this `sending` reply left by a daemon that is gone? (Another daemon sharing
+        the store may be sending it right now: then it is not ours to settle.)"""
+        claim = (doc.get("history") or [{}])[-1]
+        owner = str(claim.get("owner") or "")
+        if not owner or owner == self.owner:
+            return True
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host == socket.gethostname() and pid.isdigit():
+            return not _alive(int(pid))
+        try:
+            age = (now - datetime.fromisoformat(str(claim.get("at")))).total_seconds()
+        except (TypeError, ValueError):
+            return True
+        # Longer than a chunk of sends can take, each operation timing out.
+        return age > SEND_CHUNK * self.settings.delivery.timeout + 60
+
     def send_due(self) -> tuple[int, int, int]:
         due = list(due_replies(self.store.replies([ReplyState.PLANNED.value,
                                                    ReplyState.DEFERRED.value]), self.clock()))
@@ -256,12 +279,14 @@ class Daemon:
         return sent, deferred, failed
 
     def _send_chunk(self, docs: Sequence[Doc]) -> tuple[int, int, int]:
-        now = self.clock()
+        # Claim first: where daemons share a store, each reply goes to exactly one of them,
+        # and this one sends only what it claimed (as stored now, not as read earlier).
         sending = Batch()
-        for doc in docs:
-            sending.put_reply(with_state(doc, ReplyState.SENDING, now,
-                                         attempts=int(doc.get("attempts", 0)) + 1))
-        self.store.commit(sending)
+        for doc in self.store.claim_replies([d["id"] for d in docs], self.owner, self.clock()):
+            sending.put_reply(doc)
+        if not sending:
+            return 0, 0, 0
+        docs = list(sending.replies.values())
         envelopes = [Envelope(d["id"], d["mail_from"], tuple(d["to"]),
                               d["raw"].encode("ascii", errors="surrogateescape")) for d in docs]
         results = self.delivery.send(envelopes)
@@ -305,6 +330,14 @@ class Daemon:
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

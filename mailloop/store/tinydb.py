@@ -36,7 +36,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from mailloop.store.base import Batch, Doc, StoreError
+from mailloop.store.base import Batch, Doc, StoreError, claimed
 
 _PARTITION_RE = re.compile(r"^(\d{4}-\d{2})\.(\d{3})\.json$")
 _OPEN_PARTITIONS = 6
@@ -295,6 +295,17 @@ class TinyStore:
     def replies_since(self, since: datetime) -> int:
         cutoff = since.isoformat()
         return sum(1 for _, _, at, _ in self._reply_info.values() if at >= cutoff)
+
+    def claim_replies(self, ids: Iterable[str], owner: str, now: datetime) -> list[Doc]:
+        """One process writes this store, so every due reply asked for is claimed."""
+        batch = Batch()
+        for rid in ids:
+            doc = self._get("r", rid)
+            new = claimed(doc, owner, now) if doc is not None else None
+            if new is not None:
+                batch.put_reply(new)
+        self.commit(batch)
+        return list(batch.replies.values())
 
     def checkpoint(self, mailbox: str) -> Doc | None:
         doc = self._main.table("checkpoints", cache_size=0).get(doc_id=_stable_id(mailbox))
