@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailloop.cli import check, classify, run, status
+from mailloop.cli import check, classify, run, status, store
 
 app = typer.Typer(
     name="mailloop",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (run, check, classify, status):
+for module in (run, check, classify, status, store):
     module.register(app)
 
 try:  # the evaluation command ships with the classifier's evaluation set

@@ -446,8 +446,8 @@ class PostgresStore:
             out[table] = int(self._run(f"SELECT count(*) FROM {table}")[0][0])
         return out
 
-    def iter_conversations(self) -> Iterator[Doc]:
-        yield from self._pages("conversations", None)
+    def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        yield from self._pages("conversations", months)
 
     def all_checkpoints(self) -> list[Doc]:
         return self._docs("SELECT doc::text FROM checkpoints ORDER BY mailbox")

@@ -266,6 +266,24 @@ class TinyStore:
             for doc in self._table(name, "replies").all():
                 yield dict(doc)
 
+    def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        wanted = set(months) if months is not None else None
+        for name in sorted(self._partition_counts):
+            if wanted is not None and name[:7] not in wanted:
+                continue
+            for doc in self._table(name, "conversations").all():
+                yield dict(doc)
+
+    def all_checkpoints(self) -> list[Doc]:
+        return [dict(d) for d in self._main.table("checkpoints", cache_size=0).all()]
+
+    def counts(self) -> dict[str, int]:
+        """How many documents each collection holds."""
+        return {"messages": len(self._loc["m"]), "replies": len(self._loc["r"]),
+                "conversations": len(self._loc["c"]),
+                "checkpoints": len(self._main.table("checkpoints", cache_size=0)),
+                "records": len(self._main.table("records", cache_size=0))}
+
     def parked(self) -> list[Doc]:
         docs = [d for k in sorted(self._parked) if (d := self._get("m", k)) is not None]
         return sorted(docs, key=lambda d: d.get("received_at", ""))
