@@ -111,9 +111,17 @@ class DeliveryConfig(_Section):
 
 
 class StoreConfig(_Section):
-    kind: Literal["tinydb"] = "tinydb"
+    kind: Literal["tinydb", "postgres"] = "tinydb"
     path: str | None = None  # default <state_dir>/mailloop.json
     segment_size: int = Field(default=2000, ge=10)  # documents per store file
+    dsn: SecretStr | None = None  # postgres: "postgresql://user:password@host/db"
+
+    @model_validator(mode="after")
+    def _check_dsn(self) -> StoreConfig:
+        if self.kind == "postgres" and not (self.dsn and self.dsn.get_secret_value().strip()):
+            raise ValueError("store.kind = 'postgres' needs store.dsn, "
+                             "e.g. \"postgresql://mailloop:secret@db.example/mailloop\"")
+        return self
 
 
 class TemplatesConfig(_Section):

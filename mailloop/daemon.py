@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,8 +84,10 @@ class Daemon:
         self.started_at = clock()
         self.last_error: str | None = None
         self.parked_dir = settings.state_path / "parked"
+        # Who claims replies in a shared store: stable for this process, readable by people.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{mailbox.name}"
         self.ledger = Ledger(store, delivery, settings.delivery, clock=clock,
-                             state_path=settings.state_path)
+                             state_path=settings.state_path, owner=self.owner)
 
     # ---- the loop ------------------------------------------------------------
 
@@ -274,6 +278,5 @@ class Daemon:
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
+

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +60,10 @@ class SendCounts:
 
 class Ledger:
     def __init__(self, store: Repository, delivery: Delivery, config: DeliveryConfig, *,
-                 clock: Callable[[], datetime], state_path: Path | None = None) -> None:
+                 clock: Callable[[], datetime], state_path: Path | None = None,
+                 owner: str | None = None) -> None:
+        # Who claims replies in a shared store: host, pid and mailbox, readable by people.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.store = store
         self.delivery = delivery
         self.config = config
@@ -70,7 +74,9 @@ class Ledger:
 
     def recover(self) -> list[Doc]:
         """Settle replies a previous run left in `sending`; returns their new docs."""
-        interrupted = self.store.replies([ReplyState.SENDING.value])
+        now = self.clock()
+        interrupted = [d for d in self.store.replies([ReplyState.SENDING.value])
+                       if self._claim_abandoned(d, now)]
         if not interrupted:
             return []
         batch = Batch()
@@ -107,15 +113,45 @@ class Ledger:
             counts.add(self.send_chunk(due[start:start + SEND_CHUNK]))
         return counts
 
-    def send_chunk(self, docs: Sequence[Doc], **sending_details: Any) -> SendCounts:
-        """One attempt for each reply: `sending` committed first, the outcomes after."""
+    def _claim_abandoned(self, doc: Doc, now: datetime) -> bool:
+        """Was this `sending` reply left by a daemon that is gone? (Another daemon sharing
+        the store may be sending it right now: then it is not ours to settle.)"""
+        claim = (doc.get("history") or [{}])[-1]
+        owner = str(claim.get("owner") or "")
+        if not owner or owner == self.owner:
+            return True
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        if host == socket.gethostname() and pid.isdigit():
+            return not _alive(int(pid))
+        try:
+            age = (now - datetime.fromisoformat(str(claim.get("at")))).total_seconds()
+        except (TypeError, ValueError):
+            return True
+        # Longer than a chunk of sends can take, each operation timing out.
+        return age > SEND_CHUNK * self.config.timeout + 60
+
+    def send_chunk(self, docs: Sequence[Doc], *, claim: bool = True,
+                   **sending_details: Any) -> SendCounts:
+        """One attempt for each reply: `sending` committed first, the outcomes after.
+
+        Due replies are claimed through the store, so where daemons share a store each
+        reply goes to exactly one of them, and this one sends only what it claimed (as
+        stored now, not as read earlier). An operator's resend is sent as asked."""
         now = self.clock()
         sending = Batch()
-        for doc in docs:
-            sending.put_reply(with_state(doc, ReplyState.SENDING, now,
-                                         attempts=int(doc.get("attempts", 0)) + 1,
-                                         **sending_details))
-        self.store.commit(sending)
+        if claim:
+            for doc in self.store.claim_replies([d["id"] for d in docs], self.owner, now):
+                sending.put_reply(doc)
+        else:
+            for doc in docs:
+                sending.put_reply(with_state(doc, ReplyState.SENDING, now,
+                                             attempts=int(doc.get("attempts", 0)) + 1,
+                                             owner=self.owner, **sending_details))
+            self.store.commit(sending)
+        if not sending:
+            return SendCounts()
+        docs = list(sending.replies.values())
         envelopes = [Envelope(d["id"], d["mail_from"], tuple(d["to"]),
                               d["raw"].encode("ascii", errors="surrogateescape")) for d in docs]
         results = self.delivery.send(envelopes)
@@ -170,7 +206,7 @@ class Ledger:
                               "(use --force if the customer really did not get it)")
         if state == ReplyState.SENDING.value:
             raise LedgerError(f"reply {reply_id} is being sent right now")
-        self.send_chunk([doc], resend=f"requested by {by} in state {state}")
+        self.send_chunk([doc], claim=False, resend=f"requested by {by} in state {state}")
         updated = self.store.reply(reply_id)
         assert updated is not None
         return updated
@@ -206,3 +242,13 @@ def request_resend(state_path: Path, reply_id: str, *, force: bool, now: datetim
     atomic_write(path, json.dumps({"action": "resend", "id": reply_id, "force": force,
                                    "at": iso(now)}).encode())
     return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

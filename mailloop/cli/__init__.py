@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailloop.cli import check, classify, evaluate, outbox, run, status, templates
+from mailloop.cli import check, classify, evaluate, outbox, run, status, store, templates
 
 app = typer.Typer(
     name="mailloop",
@@ -15,7 +15,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (run, check, classify, status, templates, outbox, evaluate):
+for module in (run, check, classify, status, templates, outbox, store, evaluate):
     module.register(app)
 
 
