@@ -5,7 +5,8 @@
 Each `<client>-<lang>-<nn>-<slug>.eml` is parsed with mailloop.parse.parse and its
 `Inbound.text` (what the person wrote, as the pipeline sees it) is compared with the
 sibling `.expected.txt`, whitespace normalised. A reply counts as right only on an
-exact match. Prints accuracy per client, per language and in total, then each
+exact match. Files named `-heldout-` were written after the rules in mailloop/visible.py
+and are also scored on their own. Prints accuracy per client, per language and in total, then each
 failure with a short diff. Always exits 0: it reports, it does not judge.
 """
 
@@ -87,6 +88,10 @@ def main() -> None:
         by_language[r.language].append(r)
     _table("client", by_client)
     _table("language", by_language)
+    held = [r for r in results if "-heldout-" in r.name]
+    if held:
+        print(f"held out (written after the rules): {sum(r.ok for r in held)}/{len(held)}"
+              f" = {accuracy(held):.1%}")
     right = sum(r.ok for r in results)
     print(f"total: {right}/{len(results)} = {accuracy(results):.1%}"
           f"  (words lost entirely: {sum(r.lost for r in results)})")
