@@ -17,6 +17,7 @@ from mailloop.context import Person, TemplateContext
 from mailloop.model import Action, Address, Credit, Inbound, Outgoing, Tags, ThreadRef, Verdict
 from mailloop.outcome import Outcome
 from mailloop.outgoing import context_for, first_name, make_outgoing
+from mailloop.render.language import customer_locales
 from mailloop.staff import StaffReply, check_reply, manager_token
 from mailloop.tokens import token_address
 from mailloop.tools import Tools
@@ -127,8 +128,7 @@ def _credits(customer: dict[str, Any], reply: StaffReply) -> list[dict[str, Any]
 
 
 def _customer_locales(customer: dict[str, Any]) -> list[str]:
-    language = customer.get("language")
-    return [language] if language else []
+    return customer_locales(str(customer.get("text") or ""), customer.get("language"))
 
 
 def _refusal(msg: Inbound, reply: StaffReply, tools: Tools) -> list[Outgoing]:

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from mailloop.cli import check, classify, credit, export, newsletter, report, run, status
+from mailloop.cli import (
+    check,
+    classify,
+    credit,
+    evaluate,
+    export,
+    newsletter,
+    outbox,
+    report,
+    run,
+    status,
+    store,
+    templates,
+)
 
 app = typer.Typer(
     name="mailloop",
@@ -15,15 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (run, check, classify, status, report, newsletter, export, credit):
+for module in (run, check, classify, status, templates, outbox, store, evaluate, report,
+               newsletter, export, credit):
     module.register(app)
-
-try:  # the evaluation command ships with the classifier's evaluation set
-    from mailloop.cli import evaluate
-
-    evaluate.register(app)
-except ImportError:  # pragma: no cover - only while a checkout is incomplete
-    pass
 
 
 def main() -> None:

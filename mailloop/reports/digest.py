@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
-
 from mailloop.config import DigestConfig, Settings
-from mailloop.context import Company, Person, TemplateContext
-from mailloop.render import TemplateSet
+from mailloop.context import Company, Person
+from mailloop.render.live import Renderer
 from mailloop.reports.common import credited_reps, is_feedback
-from mailloop.reports.newsletter import _Row, _tidy_text, compose
+from mailloop.reports.contexts import DigestContext, DigestItem
+from mailloop.reports.newsletter import _tidy_text, compose
 from mailloop.reports.periods import iso_week, local_midnight, months_between, week_start
 from mailloop.reports.redact import display_name, excerpt
 from mailloop.reports.source import ReportSource
@@ -22,30 +21,6 @@ from mailloop.reports.topics import TopicMatcher
 from mailloop.store.base import Doc
 
 MAX_ITEMS = 200
-
-
-class DigestItem(_Row):
-    customer: str = Field(description="First name and initial.")
-    subject: str = ""
-    labels: str = Field("", description="Smile, OforA, both or neither.")
-    topics: list[str] = Field(default_factory=list)
-    reps: list[str] = Field(default_factory=list, description="Reps credited.")
-    received: str = Field("", description="Local date and time it arrived.")
-    words: str = Field("", description="A short redacted excerpt.")
-    message_id: str = ""
-
-
-class DigestContext(TemplateContext):
-    """What the `digest` template may use, beside the usual reply context."""
-
-    digest_name: str
-    every: str = Field(description="daily or weekly")
-    period: str = Field(description="2026-11-24 or 2026-W48")
-    period_name: str = Field(description="e.g. Tuesday 24 November 2026, week 48 of 2026")
-    count: int = 0
-    smiles: int = 0
-    oforas: int = 0
-    items: list[DigestItem] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -115,7 +90,7 @@ class Digest:
     count: int
 
 
-def build(settings: Settings, store: ReportSource, templates: TemplateSet, cfg: DigestConfig,
+def build(settings: Settings, store: ReportSource, templates: Renderer, cfg: DigestConfig,
           period: Period) -> Digest | None:
     """The digest for `period`, or None when no message matches."""
     months = [m for m in months_between(period.start, period.end, settings.timezone)
@@ -129,7 +104,7 @@ def build(settings: Settings, store: ReportSource, templates: TemplateSet, cfg: 
         digest_name=cfg.name, every=cfg.every, period=period.label, period_name=period.name,
         count=len(items), smiles=sum("Smile" in i.labels for i in items),
         oforas=sum("OforA" in i.labels for i in items), items=items)
-    rendered = templates.render(cfg.template, context, [templates.default_locale])
+    rendered = templates.render(cfg.template, context, [settings.templates.default_locale])
     return Digest(rendered.subject, _tidy_text(rendered.text), rendered.html, len(items))
 
 

@@ -17,19 +17,17 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from mailloop.config import Settings
-from mailloop.context import Company, Person, TemplateContext
-from mailloop.render import TemplateSet
+from mailloop.context import Company, Person
+from mailloop.render.live import Renderer
 from mailloop.reports import chart, views
 from mailloop.reports.common import is_smile
+from mailloop.reports.contexts import CHART_MARK, NewsletterContext, RankRow, TopicLine
 from mailloop.reports.periods import add_months
 from mailloop.reports.redact import attributed, excerpt, without_names
 from mailloop.reports.source import ReportSource
 from mailloop.screen import LOOP_HEADER
 
-CHART_MARK = "@@MAILLOOP-CHART@@"
 MAX_HTML = 80 * 1024
 TOP_TOPICS = 5
 TEAM_MONTHS = 6
@@ -47,54 +45,6 @@ blockquote p { margin: 0; }
 ul { margin: 0 0 10px; padding-left: 20px; }
 img.chart { display: block; width: 100%; max-width: 536px; height: auto; border: 0; }
 """
-
-
-class _Row(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RankRow(_Row):
-    name: str = Field(description="The rep's name (empty in team mode).")
-    first_name: str = Field("", description="The rep's first name.")
-    smiles: int = Field(0, description="Smiles credited this month.")
-    previous: int = Field(0, description="Smiles credited the month before.")
-    change: int = Field(0, description="smiles - previous.")
-    rank: int = Field(0, description="1 for the most Smiles; ties share a rank.")
-    thanked: int = Field(0, description="Manager thank-yous sent for this rep's Smiles.")
-    customers: int = Field(0, description="Distinct customers who credited the rep.")
-    quotes: list[str] = Field(default_factory=list,
-                              description="The month's best quotes, redacted.")
-
-
-class TopicLine(_Row):
-    topic: str
-    count: int
-    customers: int
-    trend: str
-
-
-class NewsletterContext(TemplateContext):
-    """What the `newsletter` template may use, beside the usual reply context."""
-
-    month: str = Field(description="The month, YYYY-MM.")
-    month_name: str = Field(description="The month for people, e.g. November 2026.")
-    team_mode: bool = Field(False, description="No rep names: the team's Smiles only.")
-    total: int = Field(0, description="The month's Smiles, credited or not.")
-    previous_total: int = Field(0, description="The previous month's Smiles.")
-    change: int = Field(0, description="total - previous_total.")
-    uncredited: int = Field(0, description="Smiles that credit no rep.")
-    ranking: list[RankRow] = Field(default_factory=list,
-                                   description="Reps by Smiles (opted-out reps left out).")
-    team_quotes: list[str] = Field(default_factory=list,
-                                   description="Quotes for the team (team mode).")
-    chart: str = Field(CHART_MARK, description="Put {{ chart }} on its own line where the "
-                                               "chart goes.")
-    top_topics: list[TopicLine] = Field(default_factory=list,
-                                    description="The month's top OforA topics.")
-    new_topics: list[str] = Field(default_factory=list, description="Topics new this month.")
-    rising_topics: list[str] = Field(default_factory=list, description="Topics rising.")
-    unmatched: int = Field(0, description="OforAs no topic rule matched.")
-    fixes: list[str] = Field(default_factory=list, description="Fixes shipped this month.")
 
 
 @dataclass
@@ -149,7 +99,7 @@ def first_name(name: str) -> str:
     return name.split()[0] if name.split() else ""
 
 
-def build(settings: Settings, store: ReportSource, templates: TemplateSet, month: str,
+def build(settings: Settings, store: ReportSource, templates: Renderer, month: str,
           track: views.Track = views.no_progress) -> Newsletter:
     cfg = settings.newsletter
     report = views.smiles(store, settings, month, month, track)
@@ -192,7 +142,7 @@ def build(settings: Settings, store: ReportSource, templates: TemplateSet, month
         new_topics=[t.topic for t in used if t.trend == "new"],
         rising_topics=[t.topic for t in used if t.trend == "rising"],
         unmatched=topics.unmatched, fixes=fixes)
-    rendered = templates.render(cfg.template, context, [templates.default_locale])
+    rendered = templates.render(cfg.template, context, [settings.templates.default_locale])
     image = chart.png(bars, title)
     cid = f"smiles-{month}.{hashlib.sha256(image).hexdigest()[:12]}@mailloop"
     text = _tidy_text(rendered.text.replace(CHART_MARK, chart.text_chart(bars)))

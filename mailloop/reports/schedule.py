@@ -23,7 +23,7 @@ from mailloop.config import DigestConfig, Settings
 from mailloop.delivery.base import Delivery, Envelope
 from mailloop.model import ReplyState
 from mailloop.records import iso
-from mailloop.render import TemplateSet
+from mailloop.render.live import Renderer
 from mailloop.reports import digest as digests
 from mailloop.reports import newsletter
 from mailloop.reports.digest import Period, previous_period
@@ -122,7 +122,7 @@ def record_empty(store: Repository, record_id: str, now: datetime, details: dict
 
 
 def send_newsletter(settings: Settings, store: Repository, delivery: Delivery,
-                    templates: TemplateSet, month: str, now: datetime, *, force: bool = False,
+                    templates: Renderer, month: str, now: datetime, *, force: bool = False,
                     to: list[str] | None = None) -> str:
     recipients = list(to or settings.newsletter.to)
     if not recipients:
@@ -141,7 +141,7 @@ def send_newsletter(settings: Settings, store: Repository, delivery: Delivery,
                                  "subject": letter.subject}, force=force)
 
 
-def run_due(settings: Settings, store: Repository, delivery: Delivery, templates: TemplateSet,
+def run_due(settings: Settings, store: Repository, delivery: Delivery, templates: Renderer,
             now: datetime) -> list[tuple[str, str]]:
     """Build and send everything due; (record id, outcome) for each."""
     done: list[tuple[str, str]] = []
