@@ -41,7 +41,7 @@ def main() -> None:
                         "--disable-background-networking", "--disable-component-update",
                         "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
                         "--hide-scrollbars", f"--screenshot={args.out.resolve()}",
-                        "--window-size=800,1280", preview.as_uri()],
+                        "--window-size=800,1400", preview.as_uri()],
                        check=True, capture_output=True, timeout=120)
     print(f"wrote {args.out}")
 
