@@ -83,6 +83,15 @@ class MonthFiles:
         self._replies = {}
 
 
-def open_source(settings: Settings) -> MonthFiles:
-    """The fastest read-only source for the configured store."""
-    return MonthFiles(settings.store_path)
+class _Closable(ReportSource, Protocol):
+    def close(self) -> None: ...
+
+
+def open_source(settings: Settings) -> _Closable:
+    """The fastest read-only source for the configured store: the month files of the
+    embedded store, else the store itself (a server database reads by month anyway)."""
+    if settings.store.kind == "tinydb":
+        return MonthFiles(settings.store_path)
+    from mailloop.store import open_store
+
+    return open_store(settings)
