@@ -168,7 +168,7 @@ def message_id_list(value: str) -> list[str]:
     if found:
         return found
     bare = value.strip()
-    return [bare] if bare and " " not in bare and "@" in bare else []
+    return [bare] if len(bare) >= 3 and not any(c.isspace() for c in bare) else []
 
 
 def _date(value: str | None, problems: list[str]) -> datetime | None:

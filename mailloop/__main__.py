@@ -1,0 +1,3 @@
+from mailloop.cli import main
+
+main()

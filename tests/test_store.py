@@ -1,0 +1,148 @@
+"""The embedded TinyDB store: commits, reloads, segments, crash consistency."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mailloop.store.base import Batch, StoreError
+from mailloop.store.tinydb import TinyStore
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def message(key: str, *, month: str = "2026-11", mid: str | None = None, sender: str = "a@x",
+            status: str = "done", content_hash: str | None = None) -> dict[str, object]:
+    return {"key": key, "month": month, "message_id": mid or f"{key}@x", "sender": sender,
+            "content_hash": content_hash or f"h-{key}", "status": status,
+            "received_at": T0.isoformat()}
+
+
+def reply(rid: str, answers: str, *, to: str = "a@x", state: str = "planned",
+          at: datetime = T0, kind: str = "ack_smile") -> dict[str, object]:
+    return {"id": rid, "answers": answers, "to": [to], "state": state, "kind": kind,
+            "created_at": at.isoformat(timespec="seconds"), "month": "2026-11",
+            "conversation": "c1"}
+
+
+def test_commit_and_reload(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    batch = Batch()
+    batch.put_message(message("k1"))
+    batch.put_reply(reply("r1", "k1"))
+    batch.put_conversation({"id": "c1", "customer": "a@x", "subject_key": "hello",
+                            "last_at": T0.isoformat(), "first_key": "k1", "month": "2026-11"})
+    batch.checkpoints["mbox"] = {"uidvalidity": 7, "last_uid": 42}
+    store.commit(batch)
+    store.close()
+
+    again = TinyStore(tmp_path / "s.json")
+    assert again.message("k1") == message("k1")
+    assert again.reply("r1")["state"] == "planned"  # type: ignore[index]
+    assert again.messages_by_message_id("k1@x")[0]["key"] == "k1"
+    assert again.has_content("h-k1")
+    assert again.checkpoint("mbox") == {"uidvalidity": 7, "last_uid": 42, "mailbox": "mbox"}
+    conv = again.recent_conversation("A@X", "hello", T0 - timedelta(days=1))
+    assert conv is not None and conv["id"] == "c1"
+    assert again.recent_conversation("a@x", "hello", T0 + timedelta(days=1)) is None
+    assert [m["key"] for m in again.iter_messages(["2026-11"])] == ["k1"]
+    assert again.months() == ["2026-11"]
+
+
+def test_updates_replace_documents_and_keep_one_copy(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k1"))
+    b.put_reply(reply("r1", "k1"))
+    store.commit(b)
+    for state in ("sending", "sent"):
+        b = Batch()
+        b.put_reply({**store.reply("r1"), "state": state})  # type: ignore[dict-item]
+        store.commit(b)
+    store.close()
+    again = TinyStore(tmp_path / "s.json")
+    assert again.reply("r1")["state"] == "sent"  # type: ignore[index]
+    assert [r["id"] for r in again.replies()] == ["r1"]
+    assert again.replies(["planned"]) == []
+    assert again.replies_to_since("A@x", T0 - timedelta(hours=1), ["ack_smile"]) == 1
+    assert again.replies_to_since("a@x", T0 - timedelta(hours=1), ["ack_ofora"]) == 0
+    assert again.replies_since(T0 + timedelta(seconds=1)) == 0
+
+
+def test_segments_roll_over_and_replies_stay_beside_their_message(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json", segment_size=10)
+    for start in range(0, 25, 5):
+        b = Batch()
+        for i in range(start, start + 5):
+            b.put_message(message(f"k{i}"))
+            b.put_reply(reply(f"r{i}", f"k{i}"))
+        store.commit(b)
+    store.close()
+    files = sorted(p.name for p in (tmp_path / "s.d").glob("2026-11.*.json"))
+    assert files == ["2026-11.001.json", "2026-11.002.json", "2026-11.003.json"]
+    third = json.loads((tmp_path / "s.d" / "2026-11.003.json").read_text())
+    assert len(third["messages"]) == 5 and len(third["replies"]) == 5
+    again = TinyStore(tmp_path / "s.json", segment_size=10)
+    assert len(list(again.iter_messages())) == 25
+    b = Batch()
+    b.put_message(message("k-new"))
+    again.commit(b)
+    assert len(json.loads((tmp_path / "s.d" / "2026-11.003.json").read_text())["messages"]) == 6
+
+
+def test_parked_messages_are_listed_until_resolved(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("bad", status="parked"))
+    b.put_message(message("good"))
+    store.commit(b)
+    assert [d["key"] for d in store.parked()] == ["bad"]
+    b = Batch()
+    b.put_message(message("bad", status="done"))
+    store.commit(b)
+    assert store.parked() == []
+    assert TinyStore(tmp_path / "s.json").parked() == []
+
+
+def test_a_commit_cut_short_after_the_journal_is_ignored(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k1"))
+    store.commit(b)
+    store.close()
+    # Simulate a crash after the journal was written but before the data: a journal line
+    # from a later commit whose document never reached its segment, plus a torn last line.
+    journal = tmp_path / "s.d" / "index.jsonl"
+    with journal.open("a") as fh:
+        fh.write(json.dumps({"s": 99, "t": "m", "id": "ghost", "p": "2026-11.001.json",
+                             "d": 77, "mid": "ghost@x", "h": "h-ghost"}) + "\n")
+        fh.write('{"s": 100, "t": "m", "id": "torn"')
+    again = TinyStore(tmp_path / "s.json")
+    assert again.message("ghost") is None
+    assert again.messages_by_message_id("ghost@x") == []
+    assert not again.has_content("h-ghost")
+    assert again.message("k1") is not None
+
+
+def test_writes_are_atomic_files(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k1"))
+    store.commit(b)
+    leftovers = [p for p in tmp_path.rglob(".*") if p.is_file()]
+    assert leftovers == []
+
+
+def test_a_corrupt_segment_is_a_clear_error(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k1"))
+    store.commit(b)
+    store.close()
+    (tmp_path / "s.d" / "2026-11.001.json").write_text('{"messages": {"1": ')
+    again = TinyStore(tmp_path / "s.json")
+    with pytest.raises(StoreError, match=r"2026-11\.001\.json"):
+        again.message("k1")
