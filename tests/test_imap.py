@@ -136,6 +136,14 @@ def feedback(message_id: str, body: str = PRAISE, subject: str = "Feedback") -> 
                        message_id=message_id, body=body, subject=subject)
 
 
+def count_in(dovecot: Dovecot, user: str, folder: str) -> int:
+    """How many messages user's folder holds (0 while it does not exist)."""
+    with dovecot.client(user) as imap:
+        if folder.upper() != "INBOX" and not imap.folder_exists(folder):
+            return 0
+        return int(imap.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
+
 def flags_by_message_id(dovecot: Dovecot, user: str, folder: str) -> dict[str, set[bytes]]:
     with dovecot.client(user) as imap:
         imap.select_folder(folder, readonly=True)
@@ -372,7 +380,7 @@ def test_resync_after_messages_were_moved_away_answers_nothing_twice(
     dovecot.append(feedback_user.name, "INBOX", raw_first)
     dovecot.append(feedback_user.name, "INBOX", feedback(second, COMPLAINT))
     with Running(settings):
-        wait_until(lambda: len(dovecot.messages(feedback_user.name, "Feedback/Done")) == 2,
+        wait_until(lambda: count_in(dovecot, feedback_user.name, "Feedback/Done") == 2,
                    what="both messages are moved")
     dovecot.recreate_folder(feedback_user.name, "INBOX")  # empty, new UIDVALIDITY
     dovecot.append(feedback_user.name, "INBOX", raw_first)  # a person copies one back
@@ -380,7 +388,7 @@ def test_resync_after_messages_were_moved_away_answers_nothing_twice(
     dovecot.append(feedback_user.name, "INBOX", feedback(third))
     with Running(settings):
         wait_until(lambda: replies(settings)[third] == 1, what="the new message is answered")
-        wait_until(lambda: dovecot.messages(feedback_user.name, "INBOX") == [],
+        wait_until(lambda: count_in(dovecot, feedback_user.name, "INBOX") == 0,
                    what="the copied-back message is moved again")
     assert replies(settings) == {first: 1, second: 1, third: 1}
     assert len(dovecot.messages(feedback_user.name, "Feedback/Done")) == 4
@@ -411,9 +419,9 @@ def test_dovecot_restart_is_survived_and_mail_from_meanwhile_processed(
         wait_until(lambda: running.status()["last_error"] is None, what="the error clears")
         assert running.connected()
     assert replies(settings) == dict.fromkeys([early, *meanwhile, later], 1)
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    # Logged once per change of state, not once per attempt.
-    assert 1 <= len(errors) <= 2, [r.getMessage() for r in errors]
+    # Logged once per change of state (closed, reset, refused, ...), not once per attempt.
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and len(errors) == len(set(errors)) <= 4, errors
     assert any("recovered" in r.getMessage() for r in caplog.records)
 
 
@@ -454,7 +462,7 @@ def test_processed_messages_end_up_in_their_folders(
         message_id=robot, subject="Out of office", body="I am away until Monday.",
         headers={"Auto-Submitted": "auto-replied"}))
     with Running(settings):
-        wait_until(lambda: dovecot.messages(feedback_user.name, "INBOX") == [],
+        wait_until(lambda: count_in(dovecot, feedback_user.name, "INBOX") == 0,
                    what="the inbox is emptied")
     tags = {d["message_id"]: (d.get("tags"), d["verdict"]["kind"])
             for d in stored_messages(settings)}

@@ -164,22 +164,13 @@ class ImapMailbox:
                 c.decode() if isinstance(c, bytes) else str(c) for c in client.capabilities())
             client.normalise_times = False
             self._ensure_targets()
-            writable = bool(cfg.move_processed or cfg.flag_processed)
-            try:
-                selected = client.select_folder(self.folder, readonly=not writable)
-            except IMAPClientError as exc:
-                raise ImapError(f"{self.where}: cannot open folder {self.folder!r}: "
-                                f"{_describe(exc)}") from exc
+            selected = self._select()
         except ImapError:
             self._drop()
             raise
         except (OSError, IMAPClientError) as exc:
             self._drop()
             raise ImapConnectionError(f"{self.where}: {_describe(exc)}") from exc
-        uidvalidity = int(selected[b"UIDVALIDITY"])
-        if self._uidvalidity is not None and uidvalidity != self._uidvalidity:
-            self._pending.clear()
-        self._uidvalidity = uidvalidity
         log.info("connected to %s as %s: folder %s holds %s message(s); new mail by %s",
                  self.where, cfg.username, self.folder, selected.get(b"EXISTS", "?"),
                  "IDLE" if self.idle_supported else f"polling every {cfg.poll_interval:g} s")
@@ -232,9 +223,7 @@ class ImapMailbox:
     def _fetch(self, checkpoint: dict[str, Any] | None, limit: int) -> FetchResult:
         client = self._live()
         self._retry_pending()
-        client.noop()  # let the server report what arrived since the last command
-        uidvalidity = self._uidvalidity
-        assert uidvalidity is not None
+        uidvalidity = self._sync()
         last = 0
         resync = False
         if checkpoint is not None:
@@ -245,8 +234,7 @@ class ImapMailbox:
                 log.warning("%s: UIDVALIDITY changed from %s to %s: reading the folder again "
                             "(messages already handled are recognised and skipped)",
                             self.name, checkpoint.get("uidvalidity"), uidvalidity)
-        # "UID n:*" always includes the last message, even below n: filter here.
-        waiting = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+        waiting = self._uids_after(last)
         batch = waiting[:limit]
         items: list[Fetched] = []
         if batch:
@@ -270,6 +258,45 @@ class ImapMailbox:
         changed = checkpoint is None or resync or new_last != last
         return FetchResult(items=items, checkpoint=state if changed else None,
                            more=backlog > 0, resync=resync, backlog=backlog)
+
+    def _sync(self) -> int:
+        """Bring the session's view up to date; return the folder's UIDVALIDITY now.
+
+        A folder deleted and created again under a selected session is not always
+        announced to it, so the UIDVALIDITY is asked for and the folder selected
+        again when it changed.
+        """
+        client = self._live()
+        _, responses = client.noop()  # let the server report what arrived since the last command
+        trouble = [r for r in responses if _kind(r) in (b"NO", b"BYE")]
+        if trouble:  # e.g. Dovecot's "Internal error" for a folder recreated under the session
+            raise ImapConnectionError(f"{self.where}: the server reported a problem with folder "
+                                      f"{self.folder!r} ({_text(trouble[0])}); reconnecting")
+        status = client.folder_status(self.folder, [b"UIDVALIDITY"])
+        current = int(status[b"UIDVALIDITY"])
+        if current != self._uidvalidity:
+            self._select()
+        assert self._uidvalidity is not None
+        return self._uidvalidity
+
+    def _select(self) -> dict[bytes, Any]:
+        """Select the folder (read-only unless processed mail is moved or flagged)."""
+        writable = bool(self.config.move_processed or self.config.flag_processed)
+        try:
+            selected: dict[bytes, Any] = self._live().select_folder(self.folder,
+                                                                    readonly=not writable)
+        except IMAPClientError as exc:
+            raise ImapError(f"{self.where}: cannot open folder {self.folder!r}: "
+                            f"{_describe(exc)}") from exc
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        if uidvalidity != self._uidvalidity:
+            self._pending.clear()
+        self._uidvalidity = uidvalidity
+        return selected
+
+    def _uids_after(self, last: int) -> list[int]:
+        # "UID n:*" always includes the last message, even below n: filter here.
+        return sorted(u for u in self._live().search(["UID", f"{last + 1}:*"]) if u > last)
 
     # ---- after the commit: move or flag -------------------------------------------
 
@@ -327,6 +354,12 @@ class ImapMailbox:
 
     def _idle(self, timeout: float, stop: threading.Event) -> None:
         client = self._live()
+        # A message that arrived since the last fetch is not always announced once IDLE
+        # starts (Dovecot announces only later changes): look before idling.
+        if self._last_uid is not None:
+            before = self._uidvalidity
+            if self._sync() != before or self._uids_after(self._last_uid):
+                return
         deadline = time.monotonic() + timeout
         client.idle()
         self._idling = True
@@ -335,9 +368,10 @@ class ImapMailbox:
             if left <= 0:
                 break
             responses = client.idle_check(min(IDLE_SLICE, left))
-            if any(_is_bye(r) for r in responses):
+            byes = [r for r in responses if _kind(r) == b"BYE"]
+            if byes:
                 raise ImapConnectionError(f"{self.where}: the server closed the connection "
-                                          f"({_bye_text(responses)})")
+                                          f"({_text(byes[0])})")
             if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
                 break
             if _hung_up(client.socket()):
@@ -427,16 +461,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _is_bye(response: Any) -> bool:
-    return isinstance(response, tuple) and len(response) > 0 and response[0] == b"BYE"
+def _kind(response: Any) -> Any:
+    return response[0] if isinstance(response, tuple) and response else None
 
 
-def _bye_text(responses: list[Any]) -> str:
-    for r in responses:
-        if _is_bye(r) and len(r) > 1:
-            return " ".join(v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-                            for v in r[1:])
-    return "BYE"
+def _text(response: tuple[Any, ...]) -> str:
+    return " ".join(v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+                    for v in response[1:]) or str(response[0])
 
 
 def _hung_up(sock: socket.socket) -> bool:
