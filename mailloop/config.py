@@ -68,6 +68,22 @@ class MailboxConfig(_Section):
     flag_processed: str | None = None
 
 
+class SentFolderConfig(_Section):
+    """The IMAP folder holding copies of sent replies (see docs/delivery.md)."""
+
+    folder: str = "Sent"  # "[Gmail]/Sent Mail" on Gmail, "Sent Items" on Microsoft 365
+    append: bool = False  # append a copy of each reply (off: the server files its own)
+    host: str | None = None  # default: the [mailbox] IMAP account (mailbox.kind = "imap")
+    port: int | None = None  # default 993 (implicit) or 143
+    tls: TlsMode = "implicit"
+    verify_tls: bool = True
+    allow_plaintext_loopback: bool = False
+    username: str = ""
+    password: SecretStr | None = None
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+
+
 class DeliveryConfig(_Section):
     kind: Literal["maildir", "smtp"] = "maildir"
     path: str | None = None  # maildir: default <state_dir>/outbox
@@ -82,23 +98,37 @@ class DeliveryConfig(_Section):
     from_address: str = "feedback@example.com"
     from_name: str = "Customer Care"
     reply_to: str | None = None
+    # Acknowledgements carry a signed conversation token in their Reply-To
+    # (feedback+c.TOKEN@...), so an answer threads even with a changed subject.
+    reply_tokens: bool = True
     connections: int = Field(default=1, ge=1, le=32)
     max_attempts: int = Field(default=8, ge=1)
     retry_base: float = Field(default=60.0, gt=0)  # seconds; doubles per attempt
     retry_cap: float = Field(default=3600.0, gt=0)
     timeout: float = Field(default=30.0, gt=0)
+    verp: bool = True  # envelope sender feedback+b.<reply>@...: bounces name their reply
+    sent_folder: SentFolderConfig | None = None
 
 
 class StoreConfig(_Section):
-    kind: Literal["tinydb"] = "tinydb"
+    kind: Literal["tinydb", "postgres"] = "tinydb"
     path: str | None = None  # default <state_dir>/mailloop.json
     segment_size: int = Field(default=2000, ge=10)  # documents per store file
+    dsn: SecretStr | None = None  # postgres: "postgresql://user:password@host/db"
+
+    @model_validator(mode="after")
+    def _check_dsn(self) -> StoreConfig:
+        if self.kind == "postgres" and not (self.dsn and self.dsn.get_secret_value().strip()):
+            raise ValueError("store.kind = 'postgres' needs store.dsn, "
+                             "e.g. \"postgresql://mailloop:secret@db.example/mailloop\"")
+        return self
 
 
 class TemplatesConfig(_Section):
     path: str = "templates"
     default_locale: str = "en"
     fallback: dict[str, str] = Field(default_factory=dict)  # e.g. {"fr-CA": "fr"}
+    test_recipients: list[str] = Field(default_factory=list)  # send-test may mail these too
 
 
 class ClassifierConfig(_Section):
@@ -114,21 +144,35 @@ class ScreeningConfig(_Section):
     )
 
 
+class StaffConfig(_Section):
+    """Managers and staff answering by email."""
+
+    # One shared address for Smile notifications instead of one per manager; any
+    # configured manager may then answer from their own address.
+    managers_address: str | None = None
+    token_days: int = Field(default=30, ge=1)  # how long a notification can be answered
+    notify_rep: bool = True  # send the rep a recognition note with the thank-you
+    confirm: bool = True  # tell the manager what was sent
+    # Also require a passing DKIM/DMARC Authentication-Results header added by the
+    # receiving server named here (its authserv-id), not one the sender wrote.
+    require_authentication_results: bool = False
+    authserv_id: str = ""
+
+
 class Rule(_Section):
     """When the tags match, do these actions. The first matching rule wins."""
 
     when: Literal["smile", "ofora", "both", "neither", "review", "any"]
     acknowledge: str | None = None  # template name
-    notify_managers: bool = False
-    notify_rep: bool = False
+    notify_managers: bool = False  # send managers a Smile notification they can answer
 
 
 def _default_rules() -> list[Rule]:
     return [
         Rule(when="review", acknowledge="ack_neutral"),
-        Rule(when="both", acknowledge="ack_ofora"),
+        Rule(when="both", acknowledge="ack_ofora", notify_managers=True),
         Rule(when="ofora", acknowledge="ack_ofora"),
-        Rule(when="smile", acknowledge="ack_smile"),
+        Rule(when="smile", acknowledge="ack_smile", notify_managers=True),
         Rule(when="neither", acknowledge="ack_neutral"),
     ]
 
@@ -159,6 +203,7 @@ class Settings(BaseSettings):
     templates: TemplatesConfig = TemplatesConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     screening: ScreeningConfig = ScreeningConfig()
+    staff: StaffConfig = StaffConfig()
     reps: list[Rep] = Field(default_factory=list)
     managers: list[Manager] = Field(default_factory=list)
     topics: list[TopicRule] = Field(default_factory=list)
@@ -174,6 +219,15 @@ class Settings(BaseSettings):
                 "mailbox.tls = 'none' sends the password in clear: allowed only with "
                 "mailbox.allow_plaintext_loopback = true and a loopback host"
             )
+        sent = self.delivery.sent_folder
+        if sent is not None and sent.host is None and self.mailbox.kind != "imap":
+            raise ValueError("delivery.sent_folder: set its host and username, or use an "
+                             "IMAP mailbox (mailbox.kind = 'imap') whose account it shares")
+        if sent is not None and sent.host is not None and sent.tls == "none" and not (
+                sent.allow_plaintext_loopback and _is_loopback(sent.host)):
+            raise ValueError("delivery.sent_folder.tls = 'none' sends the password in clear: "
+                             "allowed only with allow_plaintext_loopback = true and a "
+                             "loopback host")
         if "@" not in self.delivery.from_address:
             raise ValueError(
                 f"delivery.from_address = {self.delivery.from_address!r}: expected an email address"

@@ -21,6 +21,7 @@ class Limits:
 
     acks_to_sender_today: int = 0
     replies_last_hour: int = 0
+    already_thanked: bool = False  # a manager already thanked this conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,12 @@ def reply_address(msg: Inbound) -> Address | None:
     return msg.reply_to or msg.sender
 
 
+def _manager_addresses(settings: Settings) -> tuple[Address, ...]:
+    if settings.staff.managers_address:
+        return (Address("Managers", settings.staff.managers_address),)
+    return tuple(Address(m.name, m.email) for m in settings.managers)
+
+
 def decide(msg: Inbound, verdict: Verdict, tags: Tags, settings: Settings,
            limits: Limits) -> Decision:
     if not verdict.answerable:
@@ -73,6 +80,11 @@ def decide(msg: Inbound, verdict: Verdict, tags: Tags, settings: Settings,
         else:
             actions.append(Action(ActionKind.ACKNOWLEDGE, template=template, to=(to,),
                                   reason=f"rule when={rule.when}"))
+    if rule.notify_managers and tags.smile and not tags.review and not limits.already_thanked:
+        recipients = _manager_addresses(settings)
+        if recipients:
+            actions.append(Action(ActionKind.NOTIFY_MANAGERS, template="manager_notification",
+                                  to=recipients, reason=f"rule when={rule.when}"))
     if not actions:
         reason = "; ".join(held) or "rule sends nothing"
         actions.append(Action(ActionKind.RECORD_ONLY, reason=reason))

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from mailloop.config import Settings
 from mailloop.model import Inbound, Verdict, VerdictKind
-from mailloop.tokens import find_token
+from mailloop.tokens import STAFF_TOKEN, find_token, token_kind
+from mailloop.verp import is_bounce_token
 
 LOOP_HEADER = "X-Mailloop-Loop"
 
@@ -92,12 +93,24 @@ def _delivery_report(msg: Inbound, settings: Settings) -> Verdict | None:
     return None
 
 
+def _return_path_mail(msg: Inbound, settings: Settings) -> Verdict | None:
+    """Mail to a reply's VERP return path that is not a delivery report: an automatic
+    answer to the envelope (a vacation notice, a challenge), never feedback."""
+    ours = settings.delivery.from_address
+    for addr in (*msg.to, *msg.cc):
+        token = find_token(addr.email, ours)
+        if token is not None and is_bounce_token(token):
+            return _skip("return-path", "sent to a reply's return path: an automatic message")
+    return None
+
+
 def _staff_reply(msg: Inbound, settings: Settings) -> Verdict | None:
     ours = settings.delivery.from_address
     for addr in (*msg.to, *msg.cc):
-        if find_token(addr.email, ours) is not None:
+        token = find_token(addr.email, ours)
+        if token is not None and token_kind(token) == STAFF_TOKEN:
             return Verdict(VerdictKind.MANAGER_REPLY, "reply-token",
-                           "sent to a signed reply address")
+                           "sent to a staff reply address")
     return None
 
 
@@ -152,6 +165,7 @@ _RULES: tuple[Callable[[Inbound, Settings], Verdict | None], ...] = (
     _unreadable,
     _own_mail,
     _delivery_report,
+    _return_path_mail,
     _staff_reply,
     _auto_submitted,
     _null_sender,

@@ -1,8 +1,9 @@
 """Signed tokens carried in our reply addresses (plus-addressing).
 
-`feedback+m.PAYLOAD.SIG@example.com`: the kind (`m` a staff reply, `u` an
-unsubscribe), a payload naming the conversation, the person it was issued to and
-an expiry, and an HMAC-SHA256 over all of it with the configured secret. Base32
+`feedback+m.PAYLOAD.SIG@example.com`: the kind (`c` a customer's reply to our
+acknowledgement, `m` a staff reply, `u` an unsubscribe), a payload naming the
+conversation, the person it was issued to and an expiry, and an HMAC-SHA256
+over all of it with the configured secret. Base32
 in lower case survives servers that fold the case of local parts, and the whole
 local part stays within the 64 characters RFC 5321 allows.
 """
@@ -12,10 +13,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from mailloop.config import Settings
+
 _SIG_BYTES = 10
+CUSTOMER_TOKEN = "c"
+STAFF_TOKEN = "m"
+UNSUBSCRIBE_TOKEN = "u"
+CUSTOMER_TOKEN_DAYS = 400
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -25,7 +34,7 @@ class TokenError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    kind: str  # "m" staff reply, "u" unsubscribe
+    kind: str  # "c" customer reply, "m" staff reply, "u" unsubscribe
     conversation: str
     person: str  # the address key (or index) it was issued to
     expires: datetime
@@ -67,6 +76,28 @@ def verify_token(secret: bytes, token: str, *, now: datetime) -> Token:
     if now > expires:
         raise TokenError(f"token expired on {expires.date().isoformat()}")
     return Token(kind=kind, conversation=conversation, person=person, expires=expires)
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The signing key: `secret` from the settings, else one generated once into the state
+    folder (readable by its owner only), so tokens stay valid across restarts."""
+    if settings.secret is not None:
+        return settings.secret.get_secret_value().encode("utf-8")
+    path = settings.state_path / "secret.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def token_kind(token: str) -> str:
+    return token.split(".", 1)[0].lower()
 
 
 def token_address(our_address: str, token: str) -> str:

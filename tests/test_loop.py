@@ -52,11 +52,16 @@ def outbox(settings: Settings) -> list[email.message.EmailMessage]:
             for p in sorted(folder.iterdir())]
 
 
+def acks(settings: Settings) -> list[email.message.EmailMessage]:
+    """The acknowledgements to customers (the outbox also holds manager notifications)."""
+    return [m for m in outbox(settings) if str(m["X-Mailloop-Template"]).startswith("ack_")]
+
+
 def test_samples_are_each_answered_once_and_recorded(settings: Settings) -> None:
     assert seed_inbox(settings.inbox_path, settings.store_path) == len(sample_files())
     run_once(settings)
 
-    replies = outbox(settings)
+    replies = acks(settings)
     answered = {str(m["In-Reply-To"]).strip("<>").split("@")[0].removeprefix("sample-")
                 for m in replies}
     assert answered == ANSWERABLE
@@ -78,7 +83,15 @@ def test_samples_are_each_answered_once_and_recorded(settings: Settings) -> None
     assert docs["sample-02@example.net"]["month"] == docs["sample-02@example.net"][
         "received_at"][:7]
     assert {r["state"] for r in store.replies()} == {"sent"}
-    assert len(store.replies()) == len(ANSWERABLE)
+    assert len([r for r in store.replies() if r["kind"].startswith("ack_")]) == len(ANSWERABLE)
+    # Each Smile the classifier is sure of also went to the manager, with a signed Reply-To.
+    smiles = [d for d in docs.values() if "smile" in d["tags"] and not d["review"]]
+    notes = [m for m in outbox(settings)
+             if str(m["X-Mailloop-Template"]).startswith("manager_notification")]
+    assert len(notes) == len(smiles) > 0
+    for note in notes:
+        assert note["To"].addresses[0].addr_spec == "dana.lee@example.com"
+        assert note["Reply-To"].addresses[0].addr_spec.startswith("feedback+m.")
     # The follow-up (sample 05) joined the conversation of the message it quotes (sample 01).
     assert docs["sample-05@example.org"]["conversation"] == docs["sample-01@example.org"][
         "conversation"]
@@ -122,7 +135,7 @@ def test_a_failing_step_parks_the_message_and_the_rest_go_on(
     assert "parked sample-02@example.net" in caplog.text
     # The raw message is kept for a retry, and the others were answered.
     assert len(list((settings.state_path / "parked").iterdir())) == len(parked)
-    assert len(outbox(settings)) == len(ANSWERABLE) - len(parked)
+    assert len(acks(settings)) == len(ANSWERABLE) - len(parked)
 
 
 def test_interrupted_send_is_settled_not_resent(settings: Settings) -> None:
@@ -155,7 +168,7 @@ def test_rate_limit_holds_acknowledgements_and_records_why(settings: Settings) -
                                                  subject=f"Question {i}",
                                                  body=f"Do you ship to island {i}?"))
     run_once(settings)
-    assert len(outbox(settings)) == settings.screening.max_acks_per_sender_per_day
+    assert len(acks(settings)) == settings.screening.max_acks_per_sender_per_day
     store = TinyStore(settings.store_path)
     held = [d for d in store.iter_messages() if d["held"]]
     assert len(held) == 10 - settings.screening.max_acks_per_sender_per_day

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailloop.cli import check, classify, run, status
+from mailloop.cli import check, classify, evaluate, outbox, run, status, store, templates
 
 app = typer.Typer(
     name="mailloop",
@@ -15,15 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (run, check, classify, status):
+for module in (run, check, classify, status, templates, outbox, store, evaluate):
     module.register(app)
-
-try:  # the evaluation command ships with the classifier's evaluation set
-    from mailloop.cli import evaluate
-
-    evaluate.register(app)
-except ImportError:  # pragma: no cover - only while a checkout is incomplete
-    pass
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from types import FrameType
 from typing import Annotated
 
@@ -46,8 +47,17 @@ def run(
                  signal.Signals(signum).name)
         daemon.stop()
 
+    def _reload(signum: int, frame: FrameType | None) -> None:
+        log.info("SIGHUP received: reloading the templates")
+        # off the signal handler: a reload renders every sample, which takes a moment
+        threading.Thread(target=daemon.reload_templates, kwargs={"force": True},
+                         name="template-reload", daemon=True).start()
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _reload)
+    # `mailloop outbox resend` leaves a request and wakes the daemon with SIGUSR1.
+    signal.signal(signal.SIGUSR1, lambda signum, frame: daemon.wake())
     try:
         daemon.run(once=once, idle_timeout=settings.mailbox.idle_timeout)
     finally:

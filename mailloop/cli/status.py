@@ -54,6 +54,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         "mailbox": daemon.get("mailbox", {}),
         "delivery": daemon.get("delivery", {}),
         "last_error": daemon.get("last_error"),
+        "template_error": daemon.get("template_error"),
         "parked": parked,
         "replies": states,
         "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -64,8 +65,8 @@ def health(report: dict[str, Any]) -> int:
     if not report["running"] or report["last_error"]:
         return DOWN
     replies = report["replies"]
-    if report["parked"] or replies.get(ReplyState.DEFERRED.value) or replies.get(
-            ReplyState.UNCERTAIN.value):
+    if report.get("template_error") or report["parked"] or replies.get(
+            ReplyState.DEFERRED.value) or replies.get(ReplyState.UNCERTAIN.value):
         return DEGRADED
     return HEALTHY
 
@@ -94,5 +95,8 @@ def status(
                                                 sorted(report["replies"].items())) or "none"))
         if report["last_error"]:
             console.print(f"[red]last error: {report['last_error']}[/]", highlight=False)
+        if report["template_error"]:
+            console.print(f"[red]template error (the last good templates are serving): "
+                          f"{report['template_error']}[/]", highlight=False)
         console.print(f"health: {report['health']}")
     raise typer.Exit(code)

@@ -36,7 +36,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from mailloop.store.base import Batch, Doc, StoreError
+from mailloop.store.base import Batch, Doc, StoreError, claimed
 
 _PARTITION_RE = re.compile(r"^(\d{4}-\d{2})\.(\d{3})\.json$")
 _OPEN_PARTITIONS = 6
@@ -266,6 +266,24 @@ class TinyStore:
             for doc in self._table(name, "replies").all():
                 yield dict(doc)
 
+    def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        wanted = set(months) if months is not None else None
+        for name in sorted(self._partition_counts):
+            if wanted is not None and name[:7] not in wanted:
+                continue
+            for doc in self._table(name, "conversations").all():
+                yield dict(doc)
+
+    def all_checkpoints(self) -> list[Doc]:
+        return [dict(d) for d in self._main.table("checkpoints", cache_size=0).all()]
+
+    def counts(self) -> dict[str, int]:
+        """How many documents each collection holds."""
+        return {"messages": len(self._loc["m"]), "replies": len(self._loc["r"]),
+                "conversations": len(self._loc["c"]),
+                "checkpoints": len(self._main.table("checkpoints", cache_size=0)),
+                "records": len(self._main.table("records", cache_size=0))}
+
     def parked(self) -> list[Doc]:
         docs = [d for k in sorted(self._parked) if (d := self._get("m", k)) is not None]
         return sorted(docs, key=lambda d: d.get("received_at", ""))
@@ -295,6 +313,17 @@ class TinyStore:
     def replies_since(self, since: datetime) -> int:
         cutoff = since.isoformat()
         return sum(1 for _, _, at, _ in self._reply_info.values() if at >= cutoff)
+
+    def claim_replies(self, ids: Iterable[str], owner: str, now: datetime) -> list[Doc]:
+        """One process writes this store, so every due reply asked for is claimed."""
+        batch = Batch()
+        for rid in ids:
+            doc = self._get("r", rid)
+            new = claimed(doc, owner, now) if doc is not None else None
+            if new is not None:
+                batch.put_reply(new)
+        self.commit(batch)
+        return list(batch.replies.values())
 
     def checkpoint(self, mailbox: str) -> Doc | None:
         doc = self._main.table("checkpoints", cache_size=0).get(doc_id=_stable_id(mailbox))
