@@ -12,6 +12,9 @@ import email.policy
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -22,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from mailloop.config import MailboxConfig, Settings
+from mailloop.config import MailboxConfig, Settings, load_settings
 from mailloop.daemon import Daemon
 from mailloop.factory import make_delivery, make_mailbox
 from mailloop.mailbox.base import Processed
@@ -486,3 +489,54 @@ def test_a_large_backlog_is_fetched_in_batches(
         wait_until(lambda: reply_count(settings) == 40, timeout=120, what="all 40 answered")
     assert all(n == 1 for n in replies(settings).values())
 
+
+
+def test_mailloop_run_and_status_from_the_command_line(
+        dovecot: Dovecot, feedback_user: MailUser, tmp_path: Path,
+        mid: Callable[[str], str]) -> None:
+    config = tmp_path / "mailloop.toml"
+    config.write_text(f"""\
+state_dir = "state"
+[templates]
+path = "{ROOT / 'templates'}"
+[mailbox]
+kind = "imap"
+host = "{feedback_user.host}"
+port = {feedback_user.imap_port}
+tls = "none"
+allow_plaintext_loopback = true
+username = "{feedback_user.name}"
+password_command = "printf %s '{feedback_user.password}'"
+move_processed = {{ any = "Feedback/Done" }}
+""")
+    settings = load_settings(config)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    message_id = mid("cli")
+    dovecot.append(feedback_user.name, "INBOX", feedback(message_id))
+
+    def status() -> dict[str, Any]:
+        done = subprocess.run([sys.executable, "-m", "mailloop", "status", "--config",
+                               str(config), "--format", "json"], capture_output=True,
+                              text=True, env=env, check=False, timeout=60)
+        return dict(json.loads(done.stdout))
+
+    daemon = subprocess.Popen([sys.executable, "-m", "mailloop", "run", "--config", str(config)],
+                              env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: replies(settings)[message_id] == 1, what="the message is answered")
+        wait_until(lambda: count_in(dovecot, feedback_user.name, "Feedback/Done") == 1,
+                   what="the message is moved")
+        report = status()
+        assert report["running"] and report["health"] == "healthy"
+        mailbox = report["mailbox"]
+        assert mailbox["kind"] == "imap" and mailbox["connected"] and mailbox["push"] == "idle"
+        assert mailbox["last_sync"] and mailbox["backlog"] == 0 and mailbox["last_error"] is None
+        daemon.send_signal(signal.SIGTERM)  # honoured while idling
+        _, stderr = daemon.communicate(timeout=15)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert daemon.returncode == 0, stderr
+    assert "stopped" in stderr
+    assert status()["mailbox"]["connected"] is False
