@@ -219,6 +219,13 @@ def test_clear_errors_for_a_refused_login_and_an_unreachable_server(
     with pytest.raises(ImapLoginError, match="password_command exited with status 3"):
         failing.connect()
 
+    # XOAUTH2 with the token from the command (this Dovecot offers only PLAIN and LOGIN).
+    oauth = ImapMailbox(MailboxConfig(**mailbox_config(
+        feedback_user, password=None, oauth2_token_command="printf token-1234")))
+    with pytest.raises(ImapLoginError, match="refused the login") as refused:
+        oauth.connect()
+    assert "token-1234" not in str(refused.value)
+
     dovecot.stop()
     down = ImapMailbox(MailboxConfig(**mailbox_config(feedback_user)))
     with pytest.raises(ImapError, match="cannot connect"):
