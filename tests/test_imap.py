@@ -201,6 +201,31 @@ def test_ledger_fetches_each_uid_once_in_batches_with_internaldate(
                flags_by_message_id(dovecot, feedback_user.name, "INBOX").values())
 
 
+def test_a_large_backlog_is_announced_once_with_a_progress_bar(
+        dovecot: Dovecot, feedback_user: MailUser, mid: Callable[[str], str],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mailloop")
+    monkeypatch.setattr("mailloop.mailbox.imap.PROGRESS_THRESHOLD", 2)
+    with dovecot.client(feedback_user.name) as imap:
+        imap.multiappend("INBOX", [feedback(mid(f"b{i}")) for i in range(7)])
+    mailbox = ImapMailbox(MailboxConfig(**mailbox_config(feedback_user)), progress=True)
+    mailbox.connect()
+    try:
+        checkpoint, fetched = None, 0
+        while True:
+            result = mailbox.fetch(checkpoint, 2)
+            fetched += len(result.items)
+            checkpoint = result.checkpoint or checkpoint
+            if not result.more:
+                break
+    finally:
+        mailbox.close()
+    assert fetched == 7
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("catching up on 7 messages" in m for m in messages) == 1
+    assert sum(m.endswith("caught up") for m in messages) == 1
+
+
 def test_clear_errors_for_a_refused_login_and_an_unreachable_server(
         dovecot: Dovecot, feedback_user: MailUser) -> None:
     wrong = ImapMailbox(MailboxConfig(**mailbox_config(feedback_user, password="wrong")))

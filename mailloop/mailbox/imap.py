@@ -105,6 +105,7 @@ class ImapMailbox:
         self._last_uid: int | None = None
         self._pending: list[tuple[int, Processed]] = []  # (uidvalidity, item) not yet moved
         self._progress: _Progress | None = None
+        self._catching_up = False
 
     # ---- connection ------------------------------------------------------------
 
@@ -301,10 +302,11 @@ class ImapMailbox:
     # ---- after the commit: move or flag -------------------------------------------
 
     def done(self, processed: Sequence[Processed]) -> None:
-        uidvalidity = self._uidvalidity
-        if not (self.config.move_processed or self.config.flag_processed) or uidvalidity is None:
+        if not (self.config.move_processed or self.config.flag_processed):
             return
-        self._pending.extend((uidvalidity, p) for p in processed if p.item.uid is not None)
+        # UIDs are only meaningful under the UIDVALIDITY they were fetched with (in the key).
+        self._pending.extend((int(p.item.key.rsplit(":", 2)[1]), p) for p in processed
+                             if p.item.uid is not None)
         try:
             self._retry_pending()
         except (OSError, IMAPClientError, ImapError) as exc:
@@ -317,7 +319,7 @@ class ImapMailbox:
         client = self._live()
         current = [p for v, p in self._pending if v == self._uidvalidity]
         flag = self.config.flag_processed
-        if flag:
+        if flag and current:
             client.add_flags([p.item.uid for p in current], [flag], silent=True)
         targets: dict[str, list[int]] = {}
         for p in current:
@@ -399,6 +401,10 @@ class ImapMailbox:
         }
 
     def close(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+            self._catching_up = False
         client = self._client
         if client is None:
             return
@@ -409,9 +415,6 @@ class ImapMailbox:
         with contextlib.suppress(Exception):
             client.logout()
         self._drop()
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
 
     # ---- progress ---------------------------------------------------------------------
 
@@ -419,13 +422,17 @@ class ImapMailbox:
         wanted = self._progress_wanted
         if wanted is None:
             wanted = sys.stderr.isatty()
-        if self._progress is None and backlog > PROGRESS_THRESHOLD:
+        if not self._catching_up and backlog > PROGRESS_THRESHOLD:
+            self._catching_up = True
             log.info("%s: catching up on %d messages", self.name, fetched + backlog)
             if wanted:
                 self._progress = _Progress(fetched + backlog, self.folder)
         if self._progress is not None:
             self._progress.advance(fetched)
-            if backlog == 0:
+        if backlog == 0 and self._catching_up:
+            self._catching_up = False
+            log.info("%s: caught up", self.name)
+            if self._progress is not None:
                 self._progress.close()
                 self._progress = None
 
