@@ -1,0 +1,620 @@
+"""End-to-end benchmark: mailloop against the raw transports, in one run.
+
+    python bench/e2e.py [--count 10000] [--connections 2] [--history 100000]
+                        [--json e2e.json]
+
+Starts Dovecot (IMAP) on loopback as the tests do, and aiosmtpd in a separate
+process (so the server does not share the client's interpreter); the server
+notes the time and the In-Reply-To of every message it accepts. Then measures,
+and prints one line per figure (and writes them all to a JSON file):
+
+1. the floor: a bare imapclient fetch of the backlog (BODY.PEEK[], batches of
+   500) and a bare send of as many replies over one connection with the faster
+   of smtplib and aiosmtplib. The serial floor is count / (fetch time + send
+   time): what one process doing one after the other achieves.
+2. `mailloop run --once` (a separate process, start-up included) on a backlog of
+   `count` messages from distinct senders: messages per second, its ratio to the
+   serial floor, and whether every message was answered exactly once.
+3. the store: the cost per message of one daemon cycle of 500 messages (fetch
+   from memory, pipeline, commits, ledger, a sender that accepts at once) into
+   an empty store and into one that already holds `history` messages; the ratio.
+   Also the time to open that store.
+4. latency: the daemon idling on IMAP while 100 messages are appended one at a
+   time: from the APPEND to the reply reaching the SMTP server, p50, p99, max.
+5. the peak resident memory of the `run --once` process.
+6. the time from SIGTERM to exit of the idling daemon.
+
+A benchmark, not a test: nothing is asserted, except that no reply is lost or
+duplicated (the run says so, and exits 1 if one was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import resource
+import signal
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiosmtplib  # noqa: E402
+
+from mailloop.compose import reply_message_id, to_bytes  # noqa: E402
+from mailloop.config import Settings  # noqa: E402
+from mailloop.daemon import Daemon  # noqa: E402
+from mailloop.mailbox.base import Fetched, FetchResult, Processed  # noqa: E402
+from mailloop.model import Address, Outgoing, ReplyState, SendResult  # noqa: E402
+from mailloop.store.base import Batch  # noqa: E402
+from mailloop.store.tinydb import TinyStore  # noqa: E402
+from tests.servers import Dovecot, free_port  # noqa: E402
+
+FROM = "feedback@company.test"
+BATCH = 500
+LATENCY_MESSAGES = 100
+
+BODIES = [
+    "Hi,\n\nJenny on your phone line was wonderful: she sorted out my order {n} in five "
+    "minutes and even called back to check. Thank you so much!\n\nBest,\n{name}\n",
+    "Hello,\n\nI was charged twice for order {n} and nobody has answered my emails for a "
+    "week. I want a refund of the second payment.\n\n{name}\n",
+    "Hi there,\n\nThe parcel for order {n} arrived two days late and the box was damaged, "
+    "but the support team was lovely about it. Please fix the delivery.\n\n{name}\n",
+    "Hello,\n\nCan I change the delivery address of order {n} after it has shipped?\n\n"
+    "Thanks,\n{name}\n",
+    "Dear team,\n\nGreat product, fast delivery, I love the new app. Keep it up!\n"
+    "Order {n}.\n\n{name}\n",
+]
+
+
+# ---- the SMTP server, in its own process ---------------------------------------------
+
+
+def serve(port: int, log_path: str, ready: Any) -> None:
+    """aiosmtpd on 127.0.0.1:port; one line per accepted message: time, In-Reply-To."""
+    import re
+
+    from aiosmtpd.controller import Controller
+
+    pattern = re.compile(rb"^In-Reply-To:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
+    out = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
+
+    class Note:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            content = envelope.original_content or envelope.content or b""
+            found = pattern.search(content.split(b"\r\n\r\n", 1)[0])
+            irt = found.group(1).decode() if found else "-"
+            out.write(f"{time.time():.6f} {irt} {len(content)}\n")
+            return "250 2.0.0 Message accepted for delivery"
+
+    controller = Controller(Note(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+def read_log(path: Path) -> list[tuple[float, str, int]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        ts, irt, size = line.split(" ")
+        rows.append((float(ts), irt, int(size)))
+    return rows
+
+
+# ---- the mail ----------------------------------------------------------------------
+
+
+def feedback(run: str, n: int) -> bytes:
+    name = f"Customer {run} {n}"
+    body = BODIES[n % len(BODIES)].format(n=n, name=name)
+    date = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    headers = [f'From: "{name}" <c{n}.{run}@customers.test>', "To: feedback@company.test",
+               f"Subject: About order {n}", f"Date: {date}",
+               f"Message-ID: <{run}-{n}@customers.test>", "MIME-Version: 1.0",
+               "Content-Type: text/plain; charset=utf-8"]
+    return ("\r\n".join(headers) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode()
+
+
+def fill(dovecot: Dovecot, user: str, run: str, count: int) -> None:
+    with dovecot.client(user, timeout=120) as imap:
+        for start in range(0, count, 500):
+            imap.multiappend("INBOX", [feedback(run, n)
+                                       for n in range(start, min(count, start + 500))])
+
+
+# ---- 1. the floor ---------------------------------------------------------------------
+
+
+def bare_fetch(dovecot: Dovecot, user: str) -> tuple[int, float]:
+    start = time.perf_counter()
+    with dovecot.client(user, timeout=120) as imap:
+        imap.select_folder("INBOX", readonly=True)
+        uids = sorted(imap.search("ALL"))
+        fetched = 0
+        for i in range(0, len(uids), BATCH):
+            data = imap.fetch(uids[i:i + BATCH], [b"BODY.PEEK[]", b"INTERNALDATE"])
+            fetched += sum(1 for v in data.values() if b"BODY[]" in v)
+    return fetched, time.perf_counter() - start
+
+
+def floor_replies(count: int) -> list[tuple[str, bytes]]:
+    sender = Address("Customer Care", FROM)
+    now = datetime.now(UTC)
+    out = []
+    for n in range(count):
+        to = f"c{n}.floor@customers.test"
+        answers = f"floor:{n}"
+        text = ("Thank you for taking the time to write to us. We read every message and "
+                "pass it on to the team that can act on it. ") * 4
+        msg = Outgoing(
+            message_id=reply_message_id(answers, "ack_smile", to, "company.test"),
+            kind="ack_smile", template="ack_smile", locale="en", sender=sender,
+            to=(Address(f"Customer {n}", to),), subject=f"Re: About order {n}",
+            text=text, html=f"<p>{text}</p>", in_reply_to=f"floor-{n}@customers.test",
+            references=(f"floor-{n}@customers.test",), answers=answers)
+        out.append((to, to_bytes(msg, now=now)))
+    return out
+
+
+def bare_send_smtplib(port: int, raws: Sequence[tuple[str, bytes]]) -> float:
+    start = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        for to, raw in raws:
+            client.sendmail(FROM, [to], raw)
+    return time.perf_counter() - start
+
+
+def bare_send_aiosmtplib(port: int, raws: Sequence[tuple[str, bytes]]) -> float:
+    async def main() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=60)
+        await client.connect()
+        for to, raw in raws:
+            await client.sendmail(FROM, [to], raw)
+        await client.quit()
+
+    start = time.perf_counter()
+    asyncio.run(main())
+    return time.perf_counter() - start
+
+
+# ---- 2, 4, 5, 6: the daemon as a process ------------------------------------------------
+
+
+def write_config(folder: Path, dovecot: Dovecot, user: str, password: str, smtp_port: int,
+                 connections: int) -> Path:
+    path = folder / "mailloop.toml"
+    path.write_text(f"""
+state_dir = "{folder / 'state'}"
+secret = "bench-secret-0123456789abcdef0123456789"
+
+[mailbox]
+kind = "imap"
+host = "127.0.0.1"
+port = {dovecot.imap_port}
+tls = "none"
+allow_plaintext_loopback = true
+username = "{user}"
+password = "{password}"
+batch_size = {BATCH}
+
+[delivery]
+kind = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from_address = "{FROM}"
+connections = {connections}
+
+[templates]
+path = "{ROOT / 'templates'}"
+
+[screening]
+max_replies_per_hour = 1000000
+""")
+    return path
+
+
+def mailloop_cmd(config: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "mailloop", "run", "--config", str(config),
+            "--log-level", "WARNING", *extra]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def run_once(config: Path, log: Path) -> tuple[float, int, int]:
+    """Wall seconds, exit status and peak RSS (kB) of `mailloop run --once`."""
+    with log.open("ab") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(mailloop_cmd(config, "--once"), env=env(), stderr=err,
+                                stdout=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, proc.returncode, usage.ru_maxrss
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 0.005) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+class Tail:
+    """Follows the server's log as it grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.seen: dict[str, float] = {}
+
+    def poll(self) -> None:
+        with self.path.open("rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read()
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        for line in chunk[:end].decode().splitlines():
+            ts, irt, _ = line.split(" ")
+            self.seen.setdefault(irt, float(ts))
+
+
+def latency(dovecot: Dovecot, user: str, config: Path, smtp_log: Path, log: Path,
+            count: int) -> dict[str, Any]:
+    state = config.parent / "state"
+    status = state / "status.json"
+    status.unlink(missing_ok=True)
+    with log.open("ab") as err:
+        proc = subprocess.Popen(mailloop_cmd(config), env=env(), stderr=err, stdout=err)
+
+    def idle() -> bool:
+        try:
+            return bool(json.loads(status.read_text())["mailbox"]["connected"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    if not wait_for(idle, 120, 0.05):
+        proc.kill()
+        raise SystemExit("the daemon did not come up; see " + str(log))
+    time.sleep(1.0)  # let it settle into IDLE
+    tail = Tail(smtp_log)
+    tail.poll()
+    waits: list[float] = []
+    lost = 0
+    with dovecot.client(user, timeout=60) as imap:
+        for n in range(count):
+            raw = feedback("live", n)
+            irt = f"<live-{n}@customers.test>"
+            sent_at = time.time()
+            imap.append("INBOX", raw)
+            if wait_for(lambda irt=irt: (tail.poll(), irt in tail.seen)[1], 10):
+                waits.append(tail.seen[irt] - sent_at)
+            else:
+                lost += 1
+                if lost >= 3:
+                    break
+            time.sleep(random.uniform(0.05, 0.15))
+    time.sleep(0.5)
+    start = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    stop = time.perf_counter() - start
+    waits.sort()
+    return {"p50": statistics.median(waits) if waits else None,
+            "p99": waits[min(len(waits) - 1, round(0.99 * (len(waits) - 1)))]
+            if waits else None,
+            "max": waits[-1] if waits else None, "answered": len(waits), "lost": lost,
+            "sigterm_to_exit": stop, "exit_code": proc.returncode}
+
+
+# ---- 3. the store ----------------------------------------------------------------------
+
+
+class MemoryMailbox:
+    """A mailbox of messages held in memory, fetched in order."""
+
+    name = "memory:bench"
+
+    def __init__(self) -> None:
+        self.items: list[Fetched] = []
+
+    def add(self, raws: Sequence[bytes], prefix: str, at: datetime) -> None:
+        self.items += [Fetched(key=f"{prefix}:{len(self.items) + i}", raw=raw, received_at=at)
+                       for i, raw in enumerate(raws)]
+
+    def connect(self) -> None:
+        pass
+
+    def fetch(self, checkpoint: dict[str, Any] | None, limit: int) -> FetchResult:
+        first = int(checkpoint["next"]) if checkpoint else 0
+        items = self.items[first:first + limit]
+        return FetchResult(items, {"next": first + len(items)},
+                           more=first + len(items) < len(self.items))
+
+    def done(self, processed: Sequence[Processed]) -> None:
+        pass
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        pass
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class Accepting:
+    """A sender that accepts every message at once."""
+
+    name = "accepting"
+
+    def send(self, envelopes: Sequence[Any]) -> list[SendResult]:
+        return [SendResult(ReplyState.SENT, "250 accepted") for _ in envelopes]
+
+    def already_sent(self, message_id: str) -> bool | None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def store_settings(folder: Path) -> Settings:
+    return Settings(state_dir=str(folder / "state"), base_dir=str(folder),
+                    secret="bench-secret-0123456789abcdef0123456789",  # type: ignore[arg-type]
+                    delivery={"from_address": FROM},  # type: ignore[arg-type]
+                    templates={"path": str(ROOT / "templates")},  # type: ignore[arg-type]
+                    screening={"max_replies_per_hour": 1000000})  # type: ignore[arg-type]
+
+
+def cycle_costs(folder: Path, rounds: int, run: str) -> list[float]:
+    """Seconds per message of `rounds` daemon cycles of BATCH messages each."""
+    settings = store_settings(folder)
+    store = TinyStore(settings.store_path, segment_size=settings.store.segment_size)
+    mailbox = MemoryMailbox()
+    daemon = Daemon(settings, mailbox=mailbox, delivery=Accepting(), store=store)
+    costs = []
+    try:
+        for r in range(rounds):
+            mailbox.add([feedback(f"{run}{r}", n) for n in range(BATCH)], run,
+                        datetime.now(UTC))
+            start = time.perf_counter()
+            stats = daemon.cycle()
+            costs.append((time.perf_counter() - start) / BATCH)
+            if stats.sent != BATCH:
+                raise SystemExit(f"store cycle sent {stats.sent} of {BATCH}")
+    finally:
+        store.close()
+    return costs
+
+
+def build_history(folder: Path, count: int) -> float:
+    """A store holding `count` messages, each with a sent reply and a conversation,
+    spread over the last twelve months (so the current month's segment is part full).
+    The documents are copies of real ones: 500 messages through the pipeline."""
+    seed_dir = folder / "seed"
+    cycle_costs(seed_dir, 1, "seed")
+    seed = TinyStore(store_settings(seed_dir).store_path)
+    messages = list(seed.iter_messages())
+    replies = {d["answers"]: d for d in seed.iter_replies()}
+    convs = {d["id"]: d for d in seed.iter_conversations()}
+    seed.close()
+    settings = store_settings(folder)
+    store = TinyStore(settings.store_path, segment_size=settings.store.segment_size)
+    now = datetime.now(UTC)
+    months = [(now.replace(day=1) - timedelta(days=31 * k)).strftime("%Y-%m")
+              for k in range(11, -1, -1)]
+    batch = Batch()
+    for i in range(count):
+        template = messages[i % len(messages)]
+        month = months[i * len(months) // count]
+        key, cid, rid = f"hist:{i}", f"hist-conv-{i}", f"<hist-{i}@company.test>"
+        old_reply = replies[template["key"]]
+        batch.put_message({**template, "key": key, "message_id": f"hist-{i}@customers.test",
+                           "content_hash": f"hist-{i}", "month": month,
+                           "received_at": f"{month}-01T10:00:00+00:00", "conversation": cid,
+                           "replies": [rid], "sender": f"h{i}@customers.test"})
+        batch.put_reply({**old_reply, "id": rid, "answers": key, "conversation": cid,
+                         "month": month, "to": [f"h{i}@customers.test"],
+                         "created_at": f"{month}-01T10:00:00+00:00"})
+        conv = convs[template["conversation"]]
+        batch.put_conversation({**conv, "id": cid, "first_key": key, "messages": [key],
+                                "month": month, "customer": f"h{i}@customers.test",
+                                "started_at": f"{month}-01T10:00:00+00:00",
+                                "last_at": f"{month}-01T10:00:00+00:00"})
+        if len(batch.messages) >= 2000:
+            store.commit(batch)
+            batch = Batch()
+    store.commit(batch)
+    store.close()
+    start = time.perf_counter()
+    TinyStore(settings.store_path).close()
+    return time.perf_counter() - start
+
+
+def store_figures(folder: Path, history: int, rounds: int = 3) -> dict[str, Any]:
+    empty = cycle_costs(folder / "empty", rounds, "empty")
+    open_time = build_history(folder / "full", history)
+    full = cycle_costs(folder / "full", rounds, "full")
+    e, f = statistics.median(empty), statistics.median(full)
+    return {"empty_ms_per_message": e * 1000, "full_ms_per_message": f * 1000,
+            "ratio": f / e, "history": history, "open_seconds": open_time,
+            "rounds_empty_ms": [c * 1000 for c in empty],
+            "rounds_full_ms": [c * 1000 for c in full]}
+
+
+# ---- the run --------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return {"cpus": os.cpu_count(), "cpu": model, "memory": mem,
+            "python": platform.python_version(), "kernel": platform.release()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10000, help="backlog size")
+    parser.add_argument("--connections", type=int, default=2,
+                        help="SMTP connections mailloop sends over")
+    parser.add_argument("--history", type=int, default=100000,
+                        help="messages already in the store for the store figure")
+    parser.add_argument("--json", default="e2e.json", help="where to write the figures")
+    parser.add_argument("--skip-store", action="store_true", help="leave out figure 3")
+    args = parser.parse_args()
+    figures: dict[str, Any] = {"machine": machine(), "count": args.count,
+                               "connections": args.connections}
+    lost_or_dup = False
+
+    tmp = Path(tempfile.mkdtemp(prefix="mailloop-e2e-"))
+    smtp_log = tmp / "smtp.log"
+    smtp_log.touch()
+    port = free_port()
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    server = ctx.Process(target=serve, args=(port, str(smtp_log), ready), daemon=True)
+    server.start()
+    ready.wait(30)
+    dovecot = Dovecot()  # its own folder, readable by the dovecot user
+    dovecot.start()
+    try:
+        password = "bench-password"
+        user = dovecot.add_user("feedback", password).name
+        dovecot.add_user("floor", password)
+        fill(dovecot, "floor", "floor", args.count)
+        fill(dovecot, user, "back", args.count)
+
+        # 1. the floor
+        fetched, fetch_s = bare_fetch(dovecot, "floor")
+        raws = floor_replies(args.count)
+        send_smtplib = bare_send_smtplib(port, raws)
+        send_aiosmtplib = bare_send_aiosmtplib(port, raws)
+        send_s = min(send_smtplib, send_aiosmtplib)
+        floor = args.count / (fetch_s + send_s)
+        figures["floor"] = {
+            "fetch_per_s": fetched / fetch_s, "send_per_s": args.count / send_s,
+            "send_smtplib_per_s": args.count / send_smtplib,
+            "send_aiosmtplib_per_s": args.count / send_aiosmtplib,
+            "serial_per_s": floor, "reply_bytes": statistics.mean(len(r) for _, r in raws)}
+        print(f"1. floor: bare fetch {fetched / fetch_s:.0f} msg/s; bare send "
+              f"{args.count / send_s:.0f} msg/s (smtplib {args.count / send_smtplib:.0f}, "
+              f"aiosmtplib {args.count / send_aiosmtplib:.0f}, one connection); serial floor "
+              f"(count / (fetch time + send time)) {floor:.0f} msg/s", flush=True)
+
+        # 2. and 5. the backlog
+        work = tmp / "run"
+        work.mkdir()
+        config = write_config(work, dovecot, user, password, port, args.connections)
+        daemon_log = tmp / "daemon.log"
+        before = len(read_log(smtp_log))
+        elapsed, code, rss_kb = run_once(config, daemon_log)
+        if code:
+            print(f"`mailloop run --once` exited {code}; see {daemon_log}", flush=True)
+        rows = read_log(smtp_log)[before:]
+        answered = Counter(irt for _, irt, _ in rows)
+        wanted = {f"<back-{n}@customers.test>" for n in range(args.count)}
+        missing = len(wanted - set(answered))
+        dups = sum(1 for irt, c in answered.items() if c > 1)
+        strays = len(set(answered) - wanted)
+        rate = args.count / elapsed
+        figures["backlog"] = {
+            "seconds": elapsed, "per_s": rate, "ratio_to_floor": rate / floor,
+            "exit_code": code, "missing": missing, "duplicated": dups, "unexpected": strays,
+            "reply_bytes": statistics.mean(s for _, _, s in rows) if rows else 0}
+        figures["peak_rss_mb"] = rss_kb / 1024
+        lost_or_dup |= bool(missing or dups or strays or code)
+        print(f"2. backlog: `mailloop run --once` on {args.count} messages in {elapsed:.1f} s "
+              f"= {rate:.0f} msg/s, {rate / floor:.2f} of the floor ({args.connections} SMTP "
+              f"connections); answered exactly once: "
+              f"{'yes' if not (missing or dups or strays) else 'NO'} "
+              f"(missing {missing}, duplicated {dups}, unexpected {strays}, exit {code})",
+              flush=True)
+
+        # 4. and 6. latency and stop, the daemon idling on the same store
+        lat = latency(dovecot, user, config, smtp_log, daemon_log, LATENCY_MESSAGES)
+        figures["latency"] = lat
+        lost_or_dup |= bool(lat["lost"])
+        fmt = (lambda v: f"{v * 1000:.0f} ms" if v is not None else "n/a")  # noqa: E731
+        print(f"4. latency: append -> reply at the SMTP server, {lat['answered']} of "
+              f"{LATENCY_MESSAGES} messages: p50 {fmt(lat['p50'])}, p99 {fmt(lat['p99'])}, "
+              f"max {fmt(lat['max'])}", flush=True)
+        print(f"5. peak RSS of `run --once` on {args.count} messages: "
+              f"{figures['peak_rss_mb']:.0f} MB", flush=True)
+        print(f"6. SIGTERM to exit (idling daemon): {lat['sigterm_to_exit'] * 1000:.0f} ms "
+              f"(exit code {lat['exit_code']})", flush=True)
+
+        # The whole run: every message the daemon saw answered exactly once.
+        answered = Counter(irt for _, irt, _ in read_log(smtp_log)
+                           if not irt.startswith("<floor-"))
+        dups = sorted(irt for irt, c in answered.items() if c > 1)
+        figures["duplicates_in_run"] = len(dups)
+        lost_or_dup |= bool(dups)
+    finally:
+        dovecot.close()
+        server.terminate()
+        server.join(10)
+
+    # 3. the store (no servers)
+    if not args.skip_store:
+        store = store_figures(tmp / "store", args.history)
+        figures["store"] = store
+        print(f"3. store: one cycle of {BATCH} into an empty store "
+              f"{store['empty_ms_per_message']:.2f} ms/msg, into one holding "
+              f"{args.history} messages {store['full_ms_per_message']:.2f} ms/msg: ratio "
+              f"{store['ratio']:.2f} (opening that store: {store['open_seconds']:.2f} s)",
+              flush=True)
+
+    figures["ok"] = not lost_or_dup
+    Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"no reply lost or duplicated: {'yes' if not lost_or_dup else 'NO'}; "
+          f"figures in {args.json}; machine: {figures['machine']['cpus']} CPUs, "
+          f"{figures['machine']['cpu']}, {figures['machine']['memory']}")
+    if lost_or_dup:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    main()
