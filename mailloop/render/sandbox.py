@@ -20,6 +20,7 @@ import ctypes
 import functools
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from types import TracebackType
@@ -191,10 +192,11 @@ def escape_html(value: Any) -> Markup:
 class Deadline:
     """Interrupts the current thread with RenderTimeout after `seconds`.
 
-    A timer thread raises the exception asynchronously into the rendering thread
+    A watchdog thread raises the exception asynchronously into the rendering thread
     (CPython's PyThreadState_SetAsyncExc): the compiled template is Python
     bytecode, so the exception lands at the next instruction of even a tight
-    loop, and the thread goes on serving the next message.
+    loop, and the thread goes on serving the next message. One watchdog serves
+    every deadline, so a render does not start a thread of its own.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -202,14 +204,11 @@ class Deadline:
         self._lock = threading.Lock()
         self._state = "idle"
         self._thread_id = 0
-        self._timer: threading.Timer | None = None
 
     def __enter__(self) -> Deadline:
         self._thread_id = threading.get_ident()
         self._state = "running"
-        self._timer = threading.Timer(self.seconds, self._fire)
-        self._timer.daemon = True
-        self._timer.start()
+        _WATCHDOG.watch(self, time.monotonic() + self.seconds)
         return self
 
     def _fire(self) -> None:
@@ -220,13 +219,51 @@ class Deadline:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        _WATCHDOG.forget(self)
         with self._lock:
             fired = self._state == "fired"
             self._state = "done"
         if fired:  # the exception may not have landed yet: withdraw it
             _async_raise(self._thread_id, None)
+
+
+class _Watchdog:
+    """One daemon thread that fires the deadlines that run out."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._watched: dict[int, tuple[float, Deadline]] = {}
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: Deadline, at: float) -> None:
+        with self._cond:
+            self._watched[id(deadline)] = (at, deadline)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="mailloop-render-deadline",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def forget(self, deadline: Deadline) -> None:
+        with self._cond:
+            self._watched.pop(id(deadline), None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [d for at, d in self._watched.values() if at <= now]
+                for d in due:
+                    self._watched.pop(id(d), None)
+                if not due:
+                    nearest = min((at for at, _ in self._watched.values()), default=None)
+                    self._cond.wait(None if nearest is None else nearest - now)
+                    continue
+            for d in due:
+                d._fire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
