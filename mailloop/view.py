@@ -8,6 +8,7 @@ planned a moment ago).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -18,6 +19,10 @@ class BatchView:
     def __init__(self, repo: Repository, batch: Batch) -> None:
         self.repo = repo
         self.batch = batch
+        # Replies are only ever added to a batch while it is built (see _pending).
+        self._pending_seen = 0
+        self._pending_to: dict[str, list[tuple[str, str]]] = {}
+        self._pending_at: list[str] = []
 
     def reply(self, reply_id: str) -> Doc | None:
         return self.batch.replies.get(reply_id) or self.repo.reply(reply_id)
@@ -45,17 +50,31 @@ class BatchView:
                 return doc
         return self.repo.recent_conversation(sender, subject, since)
 
-    def _pending_replies(self) -> Iterable[Doc]:
-        return (d for rid, d in self.batch.replies.items() if self.repo.reply(rid) is None)
+    def _pending(self) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
+        """The batch's replies the store does not hold yet: (created_at, kind) per
+        recipient, and every created_at. Kept up to date as the batch grows, so a
+        backlog batch costs each message a look at its own recipient, not the batch."""
+        replies = self.batch.replies
+        if len(replies) != self._pending_seen:
+            for rid, doc in itertools.islice(replies.items(), self._pending_seen, None):
+                if self.repo.reply(rid) is not None:
+                    continue
+                at = str(doc.get("created_at", ""))
+                self._pending_at.append(at)
+                for addr in {str(a).casefold() for a in doc.get("to", [])}:
+                    self._pending_to.setdefault(addr, []).append((at, str(doc.get("kind"))))
+            self._pending_seen = len(replies)
+        return self._pending_to, self._pending_at
 
     def replies_to_since(self, address: str, since: datetime, kinds: Iterable[str]) -> int:
         wanted, folded, cutoff = set(kinds), address.casefold(), since.isoformat()
-        pending = sum(1 for d in self._pending_replies()
-                      if d.get("kind") in wanted and d.get("created_at", "") >= cutoff
-                      and folded in {str(a).casefold() for a in d.get("to", [])})
+        by_address, _ = self._pending()
+        pending = sum(1 for at, kind in by_address.get(folded, ())
+                      if kind in wanted and at >= cutoff)
         return self.repo.replies_to_since(address, since, wanted) + pending
 
     def replies_since(self, since: datetime) -> int:
         cutoff = since.isoformat()
-        pending = sum(1 for d in self._pending_replies() if d.get("created_at", "") >= cutoff)
+        _, stamps = self._pending()
+        pending = sum(1 for at in stamps if at >= cutoff)
         return self.repo.replies_since(since) + pending

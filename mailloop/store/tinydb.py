@@ -21,6 +21,7 @@ leaves a consistent store.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -139,6 +140,11 @@ class TinyStore:
         self._parked: set[str] = set()
         self._conv_by_subject: dict[tuple[str, str], tuple[str, str]] = {}
         self._reply_info: dict[str, tuple[str, tuple[str, ...], str, str]] = {}
+        # replies_to_since / replies_since without a scan of every reply ever sent
+        self._reply_to: dict[str, dict[str, tuple[str, str]]] = {}  # address -> id -> (at, kind)
+        self._reply_stamps: list[str] = []  # every reply's created_at, sorted
+        self._by_state: dict[str, dict[str, None]] = {}  # state -> reply ids
+        self._reply_pos: dict[str, int] = {}  # reply id -> when first stored
         self._partition_counts: dict[str, int] = {}
         self._next_ids: dict[tuple[str, str], int] = {}
         for name in sorted(os.listdir(self.folder)):
@@ -193,10 +199,29 @@ class TinyStore:
             else:
                 self._parked.discard(ident)
         elif kind == "r":
-            self._reply_info[ident] = (e.get("st", ""), tuple(e.get("to", ())), e.get("at", ""),
-                                       e.get("k", ""))
+            info = (e.get("st", ""), tuple(e.get("to", ())), e.get("at", ""), e.get("k", ""))
+            old = self._reply_info.get(ident)
+            self._reply_info[ident] = info
+            if old is not None and old[0] != info[0]:
+                self._by_state.get(old[0], {}).pop(ident, None)
+            self._by_state.setdefault(info[0], {})[ident] = None
+            self._reply_pos.setdefault(ident, len(self._reply_pos))
+            if old is None or old[1:] != info[1:]:
+                self._index_reply_lookups(ident, old, info)
         elif kind == "c" and e.get("subj") is not None:
             self._conv_by_subject[(e.get("who", ""), e["subj"])] = (ident, e.get("last", ""))
+
+    def _index_reply_lookups(self, ident: str, old: tuple[str, tuple[str, ...], str, str] | None,
+                             new: tuple[str, tuple[str, ...], str, str]) -> None:
+        if old is not None:
+            for addr in old[1]:
+                self._reply_to.get(addr, {}).pop(ident, None)
+            at = bisect.bisect_left(self._reply_stamps, old[2])
+            if at < len(self._reply_stamps) and self._reply_stamps[at] == old[2]:
+                del self._reply_stamps[at]
+        for addr in new[1]:
+            self._reply_to.setdefault(addr, {})[ident] = (new[2], new[3])
+        bisect.insort(self._reply_stamps, new[2])
 
     # ---- partitions --------------------------------------------------------
 
@@ -302,17 +327,23 @@ class TinyStore:
 
     def replies(self, states: Iterable[str] | None = None) -> list[Doc]:
         wanted = set(states) if states is not None else None
-        ids = [i for i, info in self._reply_info.items() if wanted is None or info[0] in wanted]
+        if wanted is None:
+            ids = list(self._reply_info)
+        else:
+            # in the order the replies were first stored, as a scan would give them
+            pos = self._reply_pos
+            ids = sorted((i for state in wanted for i in self._by_state.get(state, {})),
+                         key=pos.__getitem__)
         return [d for i in ids if (d := self._get("r", i)) is not None]
 
     def replies_to_since(self, address: str, since: datetime, kinds: Iterable[str]) -> int:
-        wanted, folded, cutoff = set(kinds), address.casefold(), since.isoformat()
-        return sum(1 for state, to, at, kind in self._reply_info.values()
-                   if at >= cutoff and kind in wanted and folded in to)
+        wanted, cutoff = set(kinds), since.isoformat()
+        return sum(1 for at, kind in self._reply_to.get(address.casefold(), {}).values()
+                   if at >= cutoff and kind in wanted)
 
     def replies_since(self, since: datetime) -> int:
-        cutoff = since.isoformat()
-        return sum(1 for _, _, at, _ in self._reply_info.values() if at >= cutoff)
+        stamps = self._reply_stamps
+        return len(stamps) - bisect.bisect_left(stamps, since.isoformat())
 
     def claim_replies(self, ids: Iterable[str], owner: str, now: datetime) -> list[Doc]:
         """One process writes this store, so every due reply asked for is claimed."""
