@@ -1,0 +1,78 @@
+"""The quick way to a reply's bytes gives exactly what the email package gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mailloop.compose import _plain_bytes, to_bytes, to_email
+from mailloop.model import Address, Outgoing
+
+NOW = datetime(2026, 11, 25, 12, 0, 5, tzinfo=UTC)
+SENDER = Address("Customer Care", "feedback@company.test")
+
+
+def outgoing(**changes: object) -> Outgoing:
+    base: dict[str, object] = {
+        "message_id": "mailloop.ack_smile.0123456789abcdef01234567@company.test",
+        "kind": "ack_smile", "template": "ack_smile", "locale": "en", "sender": SENDER,
+        "to": (Address("Maria Garcia", "maria@example.org"),),
+        "subject": "Re: Charged twice for my order",
+        "text": "Dear Maria,\n\nThank you for writing to us.\n\nThe Customer Care team\n",
+        "html": "<p style=\"margin: 0\">Dear Maria,</p>\n<p>Thank you for writing.</p>\n",
+        "in_reply_to": "m1@example.org", "references": ("m0@example.org", "m1@example.org"),
+        "answers": "imap:INBOX:1:1", "template_hash": "abc123def456"}
+    base.update(changes)
+    return Outgoing(**base)  # type: ignore[arg-type]
+
+
+LONG = "word " * 40
+CASES = {
+    "typical": {},
+    "text only": {"html": None},
+    "reply-to": {"reply_to": Address("", "reply+tok.abc@company.test")},
+    "no name": {"to": (Address("", "maria@example.org"),)},
+    "two recipients": {"to": (Address("Ann", "a@x.test"), Address("Bob Ray", "b@x.test"))},
+    "no threading": {"in_reply_to": None, "references": ()},
+    "no template": {"template": "", "locale": ""},
+    "long lines": {"text": LONG * 3 + "\n" + "é" * 100, "html": "<p>" + LONG * 4 + "</p>"},
+    "unicode body": {"text": "Grüße aus Köln — “quoted” ☺\r\nline two\rline three",
+                     "html": "<p>Grüße ☺</p>"},
+    "trailing spaces": {"text": "line with trailing space \nand tab\t\n\n\n", "html": "<p> </p> "},
+    "equals and dots": {"text": "a=b\n.\n.leading dot\nFrom the start\n", "html": "x=3D"},
+    "empty text": {"text": "", "html": ""},
+    "long subject": {"subject": "Re: " + "a very long subject line " * 5},
+    "unicode subject": {"subject": "Re: Grüße"},
+    "unicode name": {"to": (Address("Zoë Müller", "zoe@example.org"),)},
+    "comma name": {"to": (Address("Garcia, Maria", "maria@example.org"),)},
+    "many references": {"references": tuple(f"m{i}@example.org" for i in range(12))},
+    "encoded-word lookalike": {"subject": "Re: =?utf-8?q?x?="},
+    "extra headers": {"extra_headers": (("X-Mailloop-Token", "abc"),)},
+}
+
+
+@pytest.mark.parametrize("changes", CASES.values(), ids=CASES.keys())
+def test_quick_bytes_are_the_email_packages_bytes(changes: dict[str, object]) -> None:
+    out = outgoing(**changes)
+    assert to_bytes(out, now=NOW) == to_email(out, now=NOW).as_bytes()
+
+
+def test_the_quick_way_takes_the_common_reply() -> None:
+    assert _plain_bytes(outgoing(), now=NOW) is not None
+    assert _plain_bytes(outgoing(html=None), now=NOW) is not None
+    assert _plain_bytes(outgoing(subject="Re: Grüße"), now=NOW) is None
+
+
+def test_quick_bytes_match_on_random_bodies() -> None:
+    import random
+
+    rng = random.Random(13)
+    alphabet = "abc xyz=.\t\n\r-é☺—<>\"'" + "word " * 4
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        html = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        name = rng.choice(["", "Ann", "Ann Lee", "A B C"])
+        out = outgoing(text=text, html=html or None, to=(Address(name, "ann@example.org"),),
+                       subject=rng.choice(["Re: Hi", "Re: " + "x" * rng.randint(0, 80)]))
+        assert to_bytes(out, now=NOW) == to_email(out, now=NOW).as_bytes()
