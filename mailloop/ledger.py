@@ -38,7 +38,7 @@ from mailloop.store.tinydb import atomic_write
 
 log = logging.getLogger("mailloop")
 
-SEND_CHUNK = 100
+SEND_CHUNK = 500  # replies claimed (one commit) and settled (one commit) together
 REQUESTS_DIR = "requests"
 
 
