@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from email import quoprimime
 from datetime import datetime
+from email import quoprimime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -110,11 +110,25 @@ def _plain_bytes(out: Outgoing, *, now: datetime) -> bytes | None:
     # (to_email's Content-Language does not survive set_content, which clears the
     # Content-* headers; these bytes are the same as its.)
     lines = []
+    single = {"From": out.sender, "To": out.to[0] if len(out.to) == 1 else None,
+              "Reply-To": out.reply_to}
     for name, value in headers:
         line = f"{name}: {value}"
-        if (len(line) > _MAX_LINE or not value or value != value.strip() or "  " in value
+        if (not value or value != value.strip() or "  " in value
                 or "=?" in value or not _PLAIN_VALUE.fullmatch(value)):
             return None
+        if len(line) > _MAX_LINE:
+            # One named address too long for the line: it moves to the next line whole,
+            # or when even that is too long, the address part does.
+            addr = single.get(name)
+            if addr is None or not addr.name:
+                return None
+            if len(value) + 1 <= _MAX_LINE:
+                line = f"{name}:\r\n {value}"
+            elif len(f"{name}: {addr.name}") <= _MAX_LINE and len(addr.email) + 3 <= _MAX_LINE:
+                line = f"{name}: {addr.name}\r\n <{addr.email}>"
+            else:
+                return None
         lines.append(line)
     text_type, text_body = _qp_part("plain", out.text)
     if not out.html:

@@ -76,3 +76,17 @@ def test_quick_bytes_match_on_random_bodies() -> None:
         out = outgoing(text=text, html=html or None, to=(Address(name, "ann@example.org"),),
                        subject=rng.choice(["Re: Hi", "Re: " + "x" * rng.randint(0, 80)]))
         assert to_bytes(out, now=NOW) == to_email(out, now=NOW).as_bytes()
+
+
+def test_quick_bytes_match_with_long_addresses() -> None:
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        name = " ".join("N" * rng.randint(1, 12) for _ in range(rng.randint(0, 6)))
+        local = "x" * rng.randint(1, 60)
+        token = Address(name, f"{local}@company.test")
+        out = outgoing(reply_to=token, to=(Address(name, f"{local[:30]}@example.org"),))
+        assert to_bytes(out, now=NOW) == to_email(out, now=NOW).as_bytes()
+    long_reply_to = Address("Customer Care", "feedback+c." + "a" * 50 + "@company.test")
+    assert _plain_bytes(outgoing(reply_to=long_reply_to), now=NOW) is not None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import re
 import threading
 import time
@@ -234,6 +235,7 @@ class _Watchdog:
         self._cond = threading.Condition()
         self._watched: dict[int, tuple[float, Deadline]] = {}
         self._thread: threading.Thread | None = None
+        self._wake_at = 0.0  # when the watchdog next looks by itself (inf: only when told)
 
     def watch(self, deadline: Deadline, at: float) -> None:
         with self._cond:
@@ -242,7 +244,8 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="mailloop-render-deadline",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if at < self._wake_at:  # else the watchdog wakes in time on its own
+                self._cond.notify()
 
     def forget(self, deadline: Deadline) -> None:
         with self._cond:
@@ -257,7 +260,9 @@ class _Watchdog:
                     self._watched.pop(id(d), None)
                 if not due:
                     nearest = min((at for at, _ in self._watched.values()), default=None)
+                    self._wake_at = math.inf if nearest is None else nearest
                     self._cond.wait(None if nearest is None else nearest - now)
+                    self._wake_at = 0.0
                     continue
             for d in due:
                 d._fire()
