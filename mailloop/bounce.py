@@ -140,6 +140,8 @@ def _status_fields(part: Message) -> dict[str, str]:
 
 def _bounce_evidence(msg: Message) -> bool:
     """Envelope/header evidence and content evidence, both (see the module docstring)."""
+    if not _may_be_bounce(msg):
+        return False
     sender = _addresses(str(msg.get("From", "")))
     robot = any(a.rpartition("@")[0].lower() in _ROBOTS for a in sender)
     return_path = str(msg.get("Return-Path", "") or "").strip()
@@ -153,6 +155,21 @@ def _bounce_evidence(msg: Message) -> bool:
     if _FAILURE_PHRASES.search(subject) or _FAILURE_PHRASES.search(explanation):
         return True
     return bool(_FAILURE_STATUS.search(explanation)) and (robot or failed_header or to_token)
+
+
+def _may_be_bounce(msg: Message) -> bool:
+    """The envelope/header evidence of `_bounce_evidence`, read from the raw headers:
+    most mail has none of it, and asking the email package for each header parses it."""
+    raw: dict[str, str] = {}
+    for name, value in msg.raw_items():
+        raw.setdefault(name.lower(), " ".join(str(value).split()))
+    if "return-path" in raw or "x-failed-recipients" in raw:
+        return True
+    if any("=?" in raw.get(h, "") for h in ("from", *_RECIPIENT_HEADERS)):
+        return True  # encoded words: leave the decoding to the email package
+    if any(a.rpartition("@")[0].lower() in _ROBOTS for a in _addresses(raw.get("from", ""))):
+        return True
+    return verp.find_token(raw.get(h, "") for h in _RECIPIENT_HEADERS) is not None
 
 
 def _non_standard(msg: Message) -> DeliveryReport:
