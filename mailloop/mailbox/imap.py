@@ -42,7 +42,7 @@ from mailloop.mailbox.base import Fetched, FetchResult, Processed
 log = logging.getLogger("mailloop.imap")
 
 SOCKET_TIMEOUT = 60.0  # seconds for one command; a dead connection is noticed within this
-IDLE_SLICE = 1.0  # seconds per idle_check: how soon a stop request is noticed
+IDLE_SLICE = 0.25  # seconds per idle_check: how soon a stop request is noticed
 PROGRESS_THRESHOLD = 200  # show a progress bar for backlogs larger than this (on a terminal)
 TAG_KEYS = ("smile", "ofora", "both", "neither", "any")
 VERDICT_KEYS = ("skip", "bounce", "manager_reply", "park", "duplicate")
