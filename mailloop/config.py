@@ -113,7 +113,7 @@ class DeliveryConfig(_Section):
 class StoreConfig(_Section):
     kind: Literal["tinydb", "postgres"] = "tinydb"
     path: str | None = None  # default <state_dir>/mailloop.json
-    segment_size: int = Field(default=2000, ge=10)  # documents per store file
+    segment_size: int = Field(default=1000, ge=10)  # documents per store file
     dsn: SecretStr | None = None  # postgres: "postgresql://user:password@host/db"
 
     @model_validator(mode="after")

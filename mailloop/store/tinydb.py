@@ -40,7 +40,7 @@ from tinydb.table import Document
 from mailloop.store.base import Batch, Doc, StoreError, claimed
 
 _PARTITION_RE = re.compile(r"^(\d{4}-\d{2})\.(\d{3})\.json$")
-_OPEN_PARTITIONS = 6
+_OPEN_PARTITIONS = 2  # segments kept in memory; a backlog writes one (or two) at a time
 
 
 class AtomicJSONStorage(Storage):
