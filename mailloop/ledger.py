@@ -69,6 +69,8 @@ class Ledger:
         self.config = config
         self.clock = clock
         self.requests_dir = state_path / REQUESTS_DIR if state_path is not None else None
+        # Called with each reply as committed after an attempt (metrics, for one).
+        self.observers: list[Callable[[Doc], None]] = []
 
     # ---- after a restart -------------------------------------------------------
 
@@ -182,6 +184,9 @@ class Ledger:
             for rcpt, why in result.refused.items():
                 log.warning("reply %s: recipient %s refused: %s", doc["id"], rcpt, why)
         self.store.commit(after)
+        for doc in after.replies.values():
+            for observe in self.observers:
+                observe(doc)
         return counts
 
     def wait_time(self, idle_timeout: float) -> float:
