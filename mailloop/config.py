@@ -177,6 +177,20 @@ def _default_rules() -> list[Rule]:
     ]
 
 
+class MetricsConfig(_Section):
+    """The Prometheus endpoint (needs the `metrics` extra: prometheus-client)."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
+class RetentionConfig(_Section):
+    """How long message bodies are kept; tags, credits, topics and counts are kept for good."""
+
+    body_days: int = Field(default=365, ge=0)  # 0: keep bodies for good
+
+
 class CompanyConfig(_Section):
     name: str = "Example Co."
     website: str = ""
@@ -204,6 +218,8 @@ class Settings(BaseSettings):
     classifier: ClassifierConfig = ClassifierConfig()
     screening: ScreeningConfig = ScreeningConfig()
     staff: StaffConfig = StaffConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
     reps: list[Rep] = Field(default_factory=list)
     managers: list[Manager] = Field(default_factory=list)
     topics: list[TopicRule] = Field(default_factory=list)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from mailloop.cli import check, classify, evaluate, outbox, run, status, store, templates
+from mailloop.cli import (
+    check,
+    classify,
+    evaluate,
+    explain,
+    outbox,
+    parked,
+    privacy,
+    run,
+    status,
+    store,
+    templates,
+)
 
 app = typer.Typer(
     name="mailloop",
@@ -16,6 +28,9 @@ app = typer.Typer(
 )
 
 for module in (run, check, classify, status, templates, outbox, store, evaluate):
+    module.register(app)
+# operations (docs/operations.md); privacy last: it joins an `export` group made before it
+for module in (explain, parked, privacy):
     module.register(app)
 
 
