@@ -99,6 +99,7 @@ class Daemon:
         # Liveness for the systemd watchdog: the loop's last beat, and the end of its wait.
         self.beat_at = time.monotonic()
         self.waiting_until = 0.0
+        self.ledger.observers.append(self._beat)
 
     # ---- the loop ------------------------------------------------------------
 
@@ -178,6 +179,9 @@ class Daemon:
     def stop(self) -> None:
         self.stop_event.set()
         self.wake_event.set()
+
+    def _beat(self, *_: object) -> None:
+        self.beat_at = time.monotonic()
 
     def alive(self) -> bool:
         """Is the loop making progress? (Beat in the last minute, or inside a wait.)"""
