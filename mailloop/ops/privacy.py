@@ -230,7 +230,10 @@ def sweep(store: Repository, settings: Settings, now: datetime, *,
     months = [m for m in store.months() if through < m <= cutoff_month]
     batch = Batch()
     for month in months:
+        old: set[str] = set()  # messages whose bodies are gone: their replies' go too
         for doc in store.iter_messages([month]):
+            if str(doc.get("received_at", "")) < cut:
+                old.add(doc["key"])
             if doc.get("bodies_removed_at") or str(doc.get("received_at", "")) >= cut:
                 continue
             batch.put_message(_strip_message(doc, stamp, settings.state_path, counts, days))
@@ -239,8 +242,8 @@ def sweep(store: Repository, settings: Settings, now: datetime, *,
                 store.commit(batch)
                 batch = Batch()
         for doc in store.iter_replies([month]):
-            if doc.get("bodies_removed_at") or str(doc.get("created_at", "")) >= cut or \
-                    doc.get("state") in PENDING | {"sending"}:
+            if doc.get("bodies_removed_at") or doc.get("state") in PENDING | {"sending"} or (
+                    str(doc.get("created_at", "")) >= cut and doc.get("answers") not in old):
                 continue
             new = {k: v for k, v in doc.items() if k not in ("raw", "subject")}
             batch.put_reply({**new, "bodies_removed_at": stamp})
