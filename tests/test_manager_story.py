@@ -18,23 +18,18 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from mailloop.config import Settings, load_settings
-from mailloop.daemon import Daemon
-from mailloop.factory import make_delivery, make_mailbox
 from mailloop.store import open_store
+from tests.helpers import run_once
 from tests.servers import Dovecot, MailUser, SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cycles(settings: Settings, cycles: int = 1) -> None:
+def run_cycles(settings: Settings, cycles: int = 1, pause: float = 0.0) -> None:
+    """Run the daemon `--once` several times, as traffic trickles back through Dovecot."""
     for _ in range(cycles):
-        store = open_store(settings)
-        try:
-            Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-                   store=store).run(once=True)
-        finally:
-            store.close()
-
+        run_once(settings)
+        time.sleep(pause)
 
 def wait_for_mail(dovecot: Dovecot, user: MailUser, count: int, timeout: float = 60.0
                   ) -> list[EmailMessage]:
