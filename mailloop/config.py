@@ -191,6 +191,30 @@ class RetentionConfig(_Section):
     body_days: int = Field(default=365, ge=0)  # 0: keep bodies for good
 
 
+class NewsletterConfig(_Section):
+    """The monthly newsletter: Smiles per rep, the best quotes, the OforA topics."""
+
+    to: list[str] = Field(default_factory=list)  # the addresses it goes to
+    # the day of the following month the daemon sends it (0: only `mailloop newsletter --send`)
+    send_day: int = Field(default=0, ge=0, le=28)
+    send_hour: int = Field(default=9, ge=0, le=23)  # local hour (in `timezone`) on that day
+    team_mode: bool = False  # no rep names: the team's Smiles only
+    template: str = "newsletter"
+    quotes_per_rep: int = Field(default=3, ge=0, le=10)
+
+
+class DigestConfig(_Section):
+    """A digest of one period's messages, by tag and/or topic, to a team address."""
+
+    name: str  # stable: part of the once-per-period record id
+    to: list[str]
+    every: Literal["daily", "weekly"] = "daily"
+    tags: list[Literal["smile", "ofora"]] = Field(default_factory=list)  # any of; empty: all
+    topics: list[str] = Field(default_factory=list)  # any of; empty: all
+    send_hour: int = Field(default=8, ge=0, le=23)  # local hour the previous period goes out
+    template: str = "digest"
+
+
 class CompanyConfig(_Section):
     name: str = "Example Co."
     website: str = ""
@@ -224,6 +248,8 @@ class Settings(BaseSettings):
     managers: list[Manager] = Field(default_factory=list)
     topics: list[TopicRule] = Field(default_factory=list)
     rules: Annotated[list[Rule], Field(default_factory=_default_rules)]
+    newsletter: NewsletterConfig = NewsletterConfig()
+    digests: list[DigestConfig] = Field(default_factory=list)
     base_dir: str = "."  # the folder relative paths are resolved against (the config's folder)
 
     @model_validator(mode="after")

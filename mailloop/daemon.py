@@ -174,7 +174,17 @@ class Daemon:
             task(self)
         sent = self.send_due()
         stats.sent, stats.deferred, stats.failed = sent
+        self.send_scheduled()
         return stats
+
+    def send_scheduled(self) -> None:
+        """The newsletter and digests due now, each once per period (see reports.schedule)."""
+        from mailloop.reports.schedule import run_due
+
+        try:
+            run_due(self.settings, self.store, self.delivery, self.tools.templates, self.clock())
+        except Exception as exc:  # a report must never stop the mail loop
+            log.error("scheduled send failed: %s: %s", type(exc).__name__, exc)
 
     def stop(self) -> None:
         self.stop_event.set()

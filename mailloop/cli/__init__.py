@@ -7,11 +7,15 @@ import typer
 from mailloop.cli import (
     check,
     classify,
+    credit,
     evaluate,
     explain,
+    export,
+    newsletter,
     outbox,
     parked,
     privacy,
+    report,
     run,
     status,
     store,
@@ -27,7 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (run, check, classify, status, templates, outbox, store, evaluate):
+for module in (run, check, classify, status, templates, outbox, store, evaluate, report,
+               newsletter, export, credit):
     module.register(app)
 # operations (docs/operations.md); privacy last: it joins an `export` group made before it
 for module in (explain, parked, privacy):

@@ -115,8 +115,10 @@ def status(
         console.print(f"daemon: {state} (pid {report['pid']}, since {report['since']}, "
                       f"heartbeat {report['heartbeat']})")
         mailbox = report["mailbox"]
-        console.print(f"mailbox: {mailbox.get('kind', '?')} connected={mailbox.get('connected')} "
-                      f"backlog={mailbox.get('backlog')} last_error={mailbox.get('last_error')}")
+        sync = f" last_sync={mailbox['last_sync']}" if "last_sync" in mailbox else ""
+        console.print(f"mailbox: {mailbox.get('kind', '?')} connected={mailbox.get('connected')}"
+                      f"{sync} backlog={mailbox.get('backlog')} "
+                      f"last_error={mailbox.get('last_error')}")
         delivery = report["delivery"]
         console.print(f"delivery: {delivery.get('kind', '?')} "
                       f"last_error={delivery.get('last_error')}")

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from mailloop.context import Company, TemplateContext
 from mailloop.render.samples import applies, sample_contexts
 from mailloop.render.templateset import Compiled, Rendered, TemplateError, TemplateSet
+from mailloop.reports.contexts import REPORT_CONTEXTS, report_samples
 
 if TYPE_CHECKING:
     from mailloop.config import Settings
@@ -102,8 +103,10 @@ def check_set(tset: TemplateSet, *, company: Company | None = None,
     if not any(p.is_error for p in problems):
         samples = sample_contexts(company)
         for (name, _), compiled in sorted(tset.templates.items()):
-            for sample, context in samples.items():
-                if not applies(sample, name):
+            # The report templates (newsletter, digest) have their own context and samples.
+            own = report_samples(name, company or samples[next(iter(samples))].company)
+            for sample, context in (own or samples).items():
+                if not own and not applies(sample, name):
                     continue
                 try:
                     rendered = tset.render_compiled(compiled, context)
@@ -161,14 +164,16 @@ def static_problems(compiled: Compiled, env: ImmutableSandboxedEnvironment) -> l
     problems: list[Problem] = []
     for file, text in sources:
         tree = env.parse(text)
+        model = REPORT_CONTEXTS.get(src.name, TemplateContext)
         problems.extend(Problem(file, lineno, message)
-                        for lineno, message in _unknown_references(tree, env))
+                        for lineno, message in _unknown_references(tree, env, model))
     return problems
 
 
-def _unknown_references(tree: nodes.Template, env: ImmutableSandboxedEnvironment
+def _unknown_references(tree: nodes.Template, env: ImmutableSandboxedEnvironment,
+                        context: type[TemplateContext] = TemplateContext
                         ) -> Iterator[tuple[int, str]]:
-    fields = TemplateContext.model_fields
+    fields = context.model_fields
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     allowed = set(fields) | set(env.globals) | _JINJA_NAMES | stored
     # what a name is known to hold: context fields, and loop variables over their lists
@@ -256,6 +261,8 @@ def locale_problems(tset: TemplateSet) -> list[Problem]:
     for locale in tset.locales()[1:]:
         for name, source in sorted(default.items()):
             variant = tset.templates.get((name, locale))
+            if variant is None and name in REPORT_CONTEXTS:
+                continue  # the newsletter and digests go to the team, not to customers
             if variant is None:
                 used = tset.choose(name, [locale]).locale
                 problems.append(Problem(str(_locale_folder(tset, locale) / f"{name}.md"), 1,
