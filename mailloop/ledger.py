@@ -32,6 +32,7 @@ from typing import Any
 from mailloop.config import DeliveryConfig
 from mailloop.delivery.base import Delivery, Envelope
 from mailloop.model import ReplyState
+from mailloop.process import pid_alive
 from mailloop.records import due_replies, iso, retry_delay, with_state
 from mailloop.store.base import Batch, Doc, Repository
 from mailloop.store.tinydb import atomic_write
@@ -125,7 +126,7 @@ class Ledger:
         host, _, rest = owner.partition(":")
         pid = rest.partition(":")[0]
         if host == socket.gethostname() and pid.isdigit():
-            return not _alive(int(pid))
+            return not pid_alive(int(pid))
         try:
             age = (now - datetime.fromisoformat(str(claim.get("at")))).total_seconds()
         except (TypeError, ValueError):
@@ -248,12 +249,3 @@ def request_resend(state_path: Path, reply_id: str, *, force: bool, now: datetim
                                    "at": iso(now)}).encode())
     return path
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from mailloop.cli.common import ConfigOption, settings_or_exit
 from mailloop.config import Settings
 from mailloop.model import ReplyState
+from mailloop.process import pid_alive
 from mailloop.store import open_store
 
 HEALTHY, DEGRADED, DOWN = 0, 1, 2
@@ -24,22 +24,13 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def collect(settings: Settings) -> dict[str, Any]:
     path = settings.state_path / "status.json"
     daemon: dict[str, Any] = {}
     if path.exists():
         daemon = json.loads(path.read_text(encoding="utf-8"))
-    running = bool(daemon.get("pid")) and _alive(int(daemon["pid"]))
+    running = bool(daemon.get("pid")) and pid_alive(int(daemon["pid"]))
     states: dict[str, int] = {}
     parked = 0
     store_state: dict[str, Any] = {"kind": settings.store.kind, "connected": True,
