@@ -177,6 +177,20 @@ def _default_rules() -> list[Rule]:
     ]
 
 
+class MetricsConfig(_Section):
+    """The Prometheus endpoint (needs the `metrics` extra: prometheus-client)."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
+class RetentionConfig(_Section):
+    """How long message bodies are kept; tags, credits, topics and counts are kept for good."""
+
+    body_days: int = Field(default=365, ge=0)  # 0: keep bodies for good
+
+
 class NewsletterConfig(_Section):
     """The monthly newsletter: Smiles per rep, the best quotes, the OforA topics."""
 
@@ -228,6 +242,8 @@ class Settings(BaseSettings):
     classifier: ClassifierConfig = ClassifierConfig()
     screening: ScreeningConfig = ScreeningConfig()
     staff: StaffConfig = StaffConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
     reps: list[Rep] = Field(default_factory=list)
     managers: list[Manager] = Field(default_factory=list)
     topics: list[TopicRule] = Field(default_factory=list)

@@ -16,6 +16,7 @@ import os
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from mailloop.render import TemplateSet
 from mailloop.render.live import LiveTemplates
 from mailloop.store.base import Batch, Repository
 from mailloop.store.tinydb import atomic_write
+from mailloop.systemd import notify
 from mailloop.tokens import load_secret
 from mailloop.tools import Tools
 from mailloop.view import BatchView
@@ -88,6 +90,16 @@ class Daemon:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{mailbox.name}"
         self.ledger = Ledger(store, delivery, settings.delivery, clock=clock,
                              state_path=settings.state_path, owner=self.owner)
+        # Operations hooks (see mailloop/ops/): tasks run each cycle between receiving and
+        # sending; observers see each cycle's stats and each status written.
+        self.tasks: list[Callable[[Daemon], None]] = []
+        self.observers: list[Callable[[CycleStats], None]] = []
+        self.status_observers: list[Callable[[dict[str, object]], None]] = []
+        self.status_extra: dict[str, object] = {}
+        # Liveness for the systemd watchdog: the loop's last beat, and the end of its wait.
+        self.beat_at = time.monotonic()
+        self.waiting_until = 0.0
+        self.ledger.observers.append(self._beat)
 
     # ---- the loop ------------------------------------------------------------
 
@@ -97,13 +109,20 @@ class Daemon:
         backoff = BACKOFF_START
         connected = False
         log.info("watching %s; replies go to %s", self.mailbox.name, self.delivery.name)
+        ready = False
         while not self.stop_event.is_set():
+            self.beat_at = time.monotonic()
             try:
                 if not connected:
                     self.mailbox.connect()
                     connected = True
                     self.recover()
+                if not ready:
+                    ready = True
+                    notify("READY=1", f"STATUS=watching {self.mailbox.name}")
                 stats = self.cycle()
+                for observe in self.observers:
+                    observe(stats)
                 if self.last_error is not None:
                     log.info("recovered: %s is reachable again", self.mailbox.name)
                     self.last_error = None
@@ -115,7 +134,10 @@ class Daemon:
                     break
                 self.wake_event.clear()
                 if not self.stop_event.is_set():
-                    self.mailbox.wait(self.ledger.wait_time(idle_timeout), self.wake_event)
+                    wait = self.ledger.wait_time(idle_timeout)
+                    self.waiting_until = time.monotonic() + wait + 30
+                    self.mailbox.wait(wait, self.wake_event)
+                    self.waiting_until = 0.0
             except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 if problem != self.last_error:
@@ -123,11 +145,17 @@ class Daemon:
                               problem)
                 self.last_error = problem
                 self.write_status()
+                if not ready:  # systemd waits for READY: tell it the daemon is up, retrying
+                    ready = True
+                    notify("READY=1", f"STATUS=retrying: {problem[:200]}")
                 connected = False
                 self._safe_close()
                 if once and self.stop_event.wait(0):
                     break
-                self.stop_event.wait(backoff * random.uniform(0.5, 1.0))
+                pause = backoff * random.uniform(0.5, 1.0)
+                self.waiting_until = time.monotonic() + pause + 30
+                self.stop_event.wait(pause)
+                self.waiting_until = 0.0
                 backoff = min(BACKOFF_CAP, backoff * 2)
                 if once and backoff >= BACKOFF_CAP:
                     raise
@@ -142,6 +170,8 @@ class Daemon:
 
     def cycle(self) -> CycleStats:
         stats = self.receive()
+        for task in self.tasks:
+            task(self)
         sent = self.send_due()
         stats.sent, stats.deferred, stats.failed = sent
         self.send_scheduled()
@@ -159,6 +189,14 @@ class Daemon:
     def stop(self) -> None:
         self.stop_event.set()
         self.wake_event.set()
+
+    def _beat(self, *_: object) -> None:
+        self.beat_at = time.monotonic()
+
+    def alive(self) -> bool:
+        """Is the loop making progress? (Beat in the last minute, or inside a wait.)"""
+        now = time.monotonic()
+        return now - self.beat_at < 60 or now < self.waiting_until
 
     def wake(self) -> None:
         """Stop waiting for mail and run a cycle now (an operator's request is waiting)."""
@@ -193,7 +231,13 @@ class Daemon:
         view = BatchView(self.store, batch)
         now = self.clock()
         done: list[Processed] = []
+        stopped_early = False
         for item in result.items:
+            if self.stop_event.is_set():
+                # Stopping: record what is done; the rest stays in the mailbox for next time.
+                stopped_early = True
+                break
+            self.beat_at = time.monotonic()
             known = view.message(item.key)
             if known is not None:
                 stats.duplicates += 1
@@ -213,7 +257,7 @@ class Daemon:
             stats.outcomes.append(outcome)
             done.append(Processed(item, outcome.tags.labels, outcome.verdict.kind.value))
             self._log_outcome(outcome)
-        if result.checkpoint is not None:
+        if result.checkpoint is not None and not stopped_early:
             batch.checkpoints[self.mailbox.name] = result.checkpoint
         self.store.commit(batch)
         self.mailbox.done(done)
@@ -282,7 +326,10 @@ class Daemon:
             "delivery": self.delivery.status(),
             "last_error": self.last_error,
             "template_error": self.template_error,
+            **self.status_extra,
         }
+        for observe in self.status_observers:
+            observe(status)
         atomic_write(self.settings.state_path / "status.json",
                      json.dumps(status, indent=2).encode())
 

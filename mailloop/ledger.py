@@ -32,6 +32,7 @@ from typing import Any
 from mailloop.config import DeliveryConfig
 from mailloop.delivery.base import Delivery, Envelope
 from mailloop.model import ReplyState
+from mailloop.process import pid_alive
 from mailloop.records import due_replies, iso, retry_delay, with_state
 from mailloop.store.base import Batch, Doc, Repository
 from mailloop.store.tinydb import atomic_write
@@ -69,6 +70,8 @@ class Ledger:
         self.config = config
         self.clock = clock
         self.requests_dir = state_path / REQUESTS_DIR if state_path is not None else None
+        # Called with each reply as committed after an attempt (metrics, for one).
+        self.observers: list[Callable[[Doc], None]] = []
 
     # ---- after a restart -------------------------------------------------------
 
@@ -123,7 +126,7 @@ class Ledger:
         host, _, rest = owner.partition(":")
         pid = rest.partition(":")[0]
         if host == socket.gethostname() and pid.isdigit():
-            return not _alive(int(pid))
+            return not pid_alive(int(pid))
         try:
             age = (now - datetime.fromisoformat(str(claim.get("at")))).total_seconds()
         except (TypeError, ValueError):
@@ -182,6 +185,9 @@ class Ledger:
             for rcpt, why in result.refused.items():
                 log.warning("reply %s: recipient %s refused: %s", doc["id"], rcpt, why)
         self.store.commit(after)
+        for doc in after.replies.values():
+            for observe in self.observers:
+                observe(doc)
         return counts
 
     def wait_time(self, idle_timeout: float) -> float:
@@ -243,12 +249,3 @@ def request_resend(state_path: Path, reply_id: str, *, force: bool, now: datetim
                                    "at": iso(now)}).encode())
     return path
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -13,10 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mailloop.config import Settings, load_settings
-from mailloop.daemon import Daemon
-from mailloop.factory import make_delivery, make_mailbox
-from mailloop.store import open_store
 from mailloop.store.tinydb import TinyStore
+from tests.helpers import run_once
 from tests.servers import Dovecot, MailUser, SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,17 +37,11 @@ def settings_for(tmp_path: Path, dovecot: Dovecot, feedback: MailUser, smtp: Smt
     )
 
 
-def run_cycles(settings: Settings, cycles: int, pause: float = 1.0) -> None:
-    """Run the daemon `--once` several times, as traffic trickles back through Sieve."""
+def run_cycles(settings: Settings, cycles: int = 1, pause: float = 0.0) -> None:
+    """Run the daemon `--once` several times, as traffic trickles back through Dovecot."""
     for _ in range(cycles):
-        store = open_store(settings)
-        try:
-            Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-                   store=store).run(once=True)
-        finally:
-            store.close()
+        run_once(settings)
         time.sleep(pause)
-
 
 def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
@@ -76,9 +68,9 @@ def test_vacation_auto_reply_never_starts_a_loop(
     dovecot.deliver_lmtp(feedback_user.address, customer_mail(customer_user, feedback_user,
                                                               "parcel@example.test"),
                          mail_from=customer_user.address)
-    run_cycles(settings, 1)
+    run_cycles(settings, 1, pause=1.0)
     wait_until(lambda: len(dovecot.messages(customer_user.name)) == 1)
-    run_cycles(settings, 4)
+    run_cycles(settings, 4, pause=1.0)
 
     to_customer = [m for m in relaying_smtp_server.messages
                    if m.rcpt_tos == (customer_user.address,)]
@@ -110,10 +102,10 @@ def test_a_forwarding_rule_that_sends_our_reply_back_is_recognised(
     dovecot.deliver_lmtp(feedback_user.address, customer_mail(customer_user, feedback_user,
                                                               "fwd@example.test"),
                          mail_from=customer_user.address)
-    run_cycles(settings, 1)
+    run_cycles(settings, 1, pause=1.0)
     # Our acknowledgement comes straight back into the feedback mailbox.
     wait_until(lambda: len(dovecot.messages(feedback_user.name)) == 2)
-    run_cycles(settings, 3)
+    run_cycles(settings, 3, pause=1.0)
     to_customer = [m for m in relaying_smtp_server.messages
                    if m.rcpt_tos == (customer_user.address,)]
     assert len(to_customer) == 1

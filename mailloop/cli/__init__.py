@@ -9,9 +9,12 @@ from mailloop.cli import (
     classify,
     credit,
     evaluate,
+    explain,
     export,
     newsletter,
     outbox,
+    parked,
+    privacy,
     report,
     run,
     status,
@@ -30,6 +33,9 @@ app = typer.Typer(
 
 for module in (run, check, classify, status, templates, outbox, store, evaluate, report,
                newsletter, export, credit):
+    module.register(app)
+# operations (docs/operations.md); privacy last: it joins an `export` group made before it
+for module in (explain, parked, privacy):
     module.register(app)
 
 

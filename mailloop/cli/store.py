@@ -5,6 +5,8 @@ Each command is a function registered on `store_app`; add a command by adding on
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +19,8 @@ from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
 from mailloop.store.base import StoreError
 from mailloop.store.migrate import COLLECTIONS, Verification, copy_store, verify
 
-store_app = typer.Typer(help="Work on the store as a whole: move it to PostgreSQL.",
+store_app = typer.Typer(help="Work on the store as a whole: move it to PostgreSQL, back it "
+                             "up, check it.",
                         no_args_is_help=True)
 
 
@@ -116,3 +119,69 @@ def show(console: Console, result: Verification, target_totals: dict[str, int]) 
             if ids:
                 shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
                 console.print(f"[red]{label} {collection}:[/] {escape(shown)}", highlight=False)
+
+
+@store_app.command("backup")
+def backup(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The archive to write "
+                                                               "(.tar.gz).")],
+    config: ConfigOption = None,
+) -> None:
+    """A consistent copy of the TinyDB store, safe while the daemon runs; verified after.
+
+    Restore: stop the daemon, unpack the archive into the state folder, start it.
+    """
+    from mailloop.ops.backup import backup as make_backup
+
+    settings = settings_or_exit(config)
+    if settings.store.kind != "tinydb":
+        raise fail("the store is PostgreSQL: back it up with pg_dump (see docs/operations.md)",
+                   2)
+    if not settings.store_path.exists():
+        raise fail(f"no TinyDB store at {settings.store_path}", 2)
+    try:
+        report = make_backup(settings.store_path, file)
+    except (StoreError, OSError) as exc:
+        raise fail(str(exc)) from None
+    counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items())
+    typer.echo(f"{report['file']}: {report['files']} files, {report['bytes']} bytes, "
+               f"commit {report['seq']}; {counts}")
+    if not report["ok"]:
+        for problem in report["problems"]:
+            err_console.print(f"[red]{escape(problem)}[/]", highlight=False)
+        raise fail("the copy does not check out (see above)")
+    typer.echo("verified: the copy opens and checks out")
+
+
+@store_app.command("check")
+def check(
+    config: ConfigOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Verify the store's integrity; exit 0 when sound, 1 when problems are found."""
+    settings = settings_or_exit(config)
+    if settings.store.kind != "tinydb":
+        from mailloop.store import open_store
+
+        try:  # PostgreSQL keeps its own integrity: check that it opens and answers
+            store = open_store(settings)
+            counts: dict[str, int] = getattr(store, "counts", dict)()
+            store.close()
+        except StoreError as exc:
+            raise fail(str(exc)) from None
+        problems: list[str] = []
+    else:
+        from mailloop.ops.backup import check as check_files
+
+        result = check_files(settings.store_path)
+        counts, problems = dict(result.counts), result.problems
+    if fmt == "json":
+        typer.echo(json.dumps({"ok": not problems, "counts": counts, "problems": problems},
+                              indent=2))
+    else:
+        typer.echo("documents: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for problem in problems:
+            err_console.print(f"[red]{escape(problem)}[/]", highlight=False)
+        typer.echo("sound" if not problems else f"{len(problems)} problem(s)")
+    if problems:
+        raise typer.Exit(1)

@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -497,6 +497,30 @@ class TinyStore:
                                  subj=doc.get("subject_key"), last=doc.get("last_at", ""))
                 lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
         atomic_write(self._journal_path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+    def rewrite_records(self, change: Callable[[Doc], Doc | None]) -> int:
+        """Replace each small record by `change(record)`, or drop it when that is None;
+        returns how many changed. For erasure: records otherwise only merge."""
+        table = self._main.table("records", cache_size=0)
+        changed = 0
+        for doc in table.all():
+            new = change(dict(doc))
+            if new == dict(doc):
+                continue
+            table.remove(doc_ids=[doc.doc_id])
+            if new is not None:
+                table.insert(Document(new, doc_id=_stable_id(str(new.get("id", "")))))
+            changed += 1
+        if changed:
+            self._main_storage.flush()
+        return changed
+
+    def reindex(self) -> None:
+        """Rewrite the journal from the documents as they are now and reload the index
+        (after an erasure, so no old lookup value is left in any file)."""
+        self.compact_journal()
+        self._reset_index()
+        self._load_journal()
 
     def close(self) -> None:
         for _db, storage in self._open.values():
