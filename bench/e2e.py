@@ -1,7 +1,7 @@
 """End-to-end benchmark: mailloop against the raw transports, in one run.
 
     python bench/e2e.py [--count 10000] [--connections 2] [--history 100000]
-                        [--json e2e.json]
+                        [--json bench/results/e2e.json]
 
 Starts Dovecot (IMAP) on loopback as the tests do, and aiosmtpd in a separate
 process (so the server does not share the client's interpreter); the server
@@ -501,7 +501,8 @@ def main() -> None:
                         help="SMTP connections mailloop sends over")
     parser.add_argument("--history", type=int, default=100000,
                         help="messages already in the store for the store figure")
-    parser.add_argument("--json", default="e2e.json", help="where to write the figures")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "e2e.json"),
+                        help="where to write the figures")
     parser.add_argument("--skip-store", action="store_true", help="leave out figure 3")
     args = parser.parse_args()
     figures: dict[str, Any] = {"machine": machine(), "count": args.count,
@@ -607,6 +608,7 @@ def main() -> None:
               flush=True)
 
     figures["ok"] = not lost_or_dup
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     print(f"no reply lost or duplicated: {'yes' if not lost_or_dup else 'NO'}; "
           f"figures in {args.json}; machine: {figures['machine']['cpus']} CPUs, "
