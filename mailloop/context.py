@@ -29,6 +29,17 @@ class Company(_Frozen):
                            examples=["The Customer Care team"])
 
 
+class Problem(_Frozen):
+    slug: str = Field(description="The problem's short name.", examples=["double-charge"])
+    title: str = Field("", description="Its title from `problem open --title`.",
+                       examples=["Some customers were charged twice"])
+    update: str = Field("", description="What we are doing (problem notify --note), or "
+                        "what changed (problem fixed --note).",
+                        examples=["We have refunded every double charge."])
+    ref: str = Field("", description="The tracker reference of the fix, if given.",
+                     examples=["BILL-142"])
+
+
 class TemplateContext(_Frozen):
     customer: Person = Field(description="The customer who wrote.")
     reps: list[Person] = Field(default_factory=list,
@@ -50,4 +61,8 @@ class TemplateContext(_Frozen):
     note: str = Field("", description="A note from mailloop to staff: why a reply was "
                       "refused, or what was sent.",
                       examples=["Your thank-you was sent to maria@example.org."])
+    problem: Problem | None = Field(None, description="The known problem a problem_update "
+                                    "or second_chance is about.")
+    offer: str = Field("", description="The offer a second chance makes (followup --offer).",
+                       examples=["20% off your next order"])
     company: Company = Field(description="Company settings.")
