@@ -33,7 +33,7 @@ class Problem(_Frozen):
     slug: str = Field(description="The problem's short name.", examples=["double-charge"])
     title: str = Field("", description="Its title from `problem open --title`.",
                        examples=["Some customers were charged twice"])
-    update: str = Field("", description="What we are doing (problem notify --note), or "
+    note: str = Field("", description="What we are doing (problem notify --note), or "
                         "what changed (problem fixed --note).",
                         examples=["We have refunded every double charge."])
     ref: str = Field("", description="The tracker reference of the fix, if given.",

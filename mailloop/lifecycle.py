@@ -198,20 +198,29 @@ class LoopData:
 
     def _outcome(self, life: Lifecycle, record: Doc, sent: datetime, settings: Settings,
                  now: datetime) -> None:
+        found = self.followup_outcome(record, sent, settings, now, also=life.id)
+        life.outcome, life.outcome_at, life.answered = found
+
+    def followup_outcome(self, record: Doc, sent: datetime, settings: Settings, now: datetime,
+                         also: str | None = None) -> tuple[str | None, str | None, bool]:
+        """(outcome, when, answered) of one second chance: a Smile from the customer within
+        the window makes a champion; another answer on a linked conversation leaves them
+        still unhappy; silence for the whole window is no answer."""
         end = sent + timedelta(days=settings.loop.champion_window_days)
-        linked = set(record.get("conversations", [])) | {life.id}
-        later = [d for d in self.by_sender.get(life.customer, [])
-                 if sent < parse_time(d["received_at"]) <= end
-                 and d.get("verdict", {}).get("kind") == "answer"]
+        linked = set(record.get("conversations", [])) | ({also} if also else set())
+        before = set(record.get("messages", []))  # what the customer had written by then
+        later = [d for d in self.by_sender.get(record["customer"], [])
+                 if sent <= parse_time(d["received_at"]) <= end  # stamps are to the second
+                 and d["key"] not in before and d.get("verdict", {}).get("kind") == "answer"]
         answers = [d for d in later if d.get("conversation") in linked]
-        life.answered = bool(answers)
         smile = next((d for d in later if "smile" in d.get("tags", [])), None)
         if smile is not None:
-            life.outcome, life.outcome_at = CHAMPION, smile["received_at"]
-        elif answers:
-            life.outcome, life.outcome_at = STILL_UNHAPPY, answers[0]["received_at"]
-        elif now > end:
-            life.outcome, life.outcome_at = NO_ANSWER, end.isoformat(timespec="seconds")
+            return CHAMPION, smile["received_at"], bool(answers)
+        if answers:
+            return STILL_UNHAPPY, answers[0]["received_at"], True
+        if now > end:
+            return NO_ANSWER, end.isoformat(timespec="seconds"), False
+        return None, None, False
 
     def lifecycles(self, settings: Settings, now: datetime) -> list[Lifecycle]:
         return [self.lifecycle(c, settings, now) for c in self.conversations]

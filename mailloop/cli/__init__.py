@@ -25,6 +25,10 @@ try:  # the evaluation command ships with the classifier's evaluation set
 except ImportError:  # pragma: no cover - only while a checkout is incomplete
     pass
 
+from mailloop.cli import loop  # noqa: E402  (last: it adds `report loop` to the report group)
+
+loop.register(app)
+
 
 def main() -> None:
     app()
