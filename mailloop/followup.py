@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from mailloop.compose import reply_message_id
 from mailloop.context import Company, Person, Problem, TemplateContext
 from mailloop.lifecycle import SECOND_CHANCE, LoopData
 from mailloop.model import Address, Outgoing, ThreadRef
@@ -66,6 +67,7 @@ class Plan:
     update: str  # the notify update id ("" for a follow-up)
     recipients: list[Recipient] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    repair: list[Recipient] = field(default_factory=list)  # in the ledger, record missing
 
     def record_id(self, customer: str) -> str:
         slug = self.problem["slug"]
@@ -110,6 +112,10 @@ def plan(store: Any, settings: Any, slug: str, *, kind: str, template: str, now:
     quiet = now - timedelta(days=settings.loop.followup_quiet_days)
     for customer, convs in by_customer.items():
         done = store.record(result.record_id(customer))
+        if done is None:
+            done = _in_ledger(store, settings, result, customer)
+            if done is not None:  # planned by a commit whose record was lost: write it again
+                result.repair.append(_recipient(customer, convs, data))
         optout = store.record(optout_id(customer))
         if done is not None:
             what = "a second chance" if kind == "followup" else "this update"
@@ -129,6 +135,17 @@ def plan(store: Any, settings: Any, slug: str, *, kind: str, template: str, now:
             continue
         result.skipped.append({"address": customer, "reason": reason})
     return result
+
+
+def _in_ledger(store: Any, settings: Any, result: Plan, customer: str) -> Doc | None:
+    """The campaign's message to `customer` if the ledger already holds it (its Message-ID
+    is derived from the once-only record's id, so it is found even without the record)."""
+    domain = settings.delivery.from_address.rpartition("@")[2]
+    reply = store.reply(reply_message_id(result.record_id(customer), result.template, customer,
+                                         domain))
+    if reply is None:
+        return None
+    return {"planned_at": reply.get("created_at", "")}
 
 
 def _recipient(customer: str, convs: list[Doc], data: LoopData) -> Recipient:
@@ -199,7 +216,7 @@ def run(store: Any, tools: Tools, result: Plan, *, send: Callable[[], tuple[int,
     counts = CampaignResult()
     send_counts = send()  # whatever an interrupted run left planned goes first
     counts.sent += send_counts[0]
-    pending = list(result.recipients)
+    pending = [*result.repair, *result.recipients]
     slug = result.problem["slug"]
     while pending:
         started = time.monotonic()
@@ -217,12 +234,15 @@ def run(store: Any, tools: Tools, result: Plan, *, send: Callable[[], tuple[int,
             if store.record(record) is not None:
                 continue  # planned by a run that was interrupted after its commit
             out = render(tools, result, recipient, moment, offer=offer, note=note)
+            planned = store.reply(out.message_id)
             batch.records[record] = {
                 "problem": slug, "customer": recipient.address, "kind": result.kind,
                 "update": result.update, "conversations": recipient.conversations,
                 "messages": recipient.messages,
-                "reply": out.message_id, "planned_at": moment.isoformat(timespec="seconds"),
-                "by": by, "offer": offer}
+                "reply": out.message_id, "planned_at": planned["created_at"] if planned else
+                moment.isoformat(timespec="seconds"), "by": by, "offer": offer}
+            if planned is not None:
+                continue  # in the ledger already: a commit whose record was lost; never again
             batch.put_reply(reply_doc(out, month=month_of(moment, settings.timezone),
                                       now=moment, customer=recipient.address))
             counts.planned += 1
