@@ -11,16 +11,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,postgres]'
 	touch $@
 
 ## run: start the daemon on the embedded default (state under ./var), seeded with sample feedback
 run: $(VENV)/.installed
 	$(BIN)/mailloop run --config $(CONFIG) --seed
 
-## test: lint, type-check and run the whole test suite (installs Dovecot when root)
+## test: lint, type-check and run the whole test suite (installs Dovecot and PostgreSQL when root)
 test: $(VENV)/.installed
-	./scripts/install-system-deps
+	./scripts/install-system-deps dovecot postgres
 	$(BIN)/ruff check mailloop tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -33,7 +33,7 @@ typecheck: $(VENV)/.installed
 
 ## unit: only the tests that need no server
 unit: $(VENV)/.installed
-	$(BIN)/pytest -q -m "not dovecot and not smtp"
+	$(BIN)/pytest -q -m "not dovecot and not smtp and not postgres"
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -53,6 +53,9 @@ def to_email(out: Outgoing, *, now: datetime) -> EmailMessage:
     msg.set_content(out.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if out.html:
         msg.add_alternative(out.html, subtype="html", charset="utf-8", cte="quoted-printable")
+        # deterministic, so a preview is byte-identical to what is sent
+        digest = hashlib.sha256(f"{out.text}\0{out.html}".encode()).hexdigest()[:32]
+        msg.set_boundary(f"mailloop-{digest}")
     return msg
 
 

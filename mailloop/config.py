@@ -68,6 +68,22 @@ class MailboxConfig(_Section):
     flag_processed: str | None = None
 
 
+class SentFolderConfig(_Section):
+    """The IMAP folder holding copies of sent replies (see docs/delivery.md)."""
+
+    folder: str = "Sent"  # "[Gmail]/Sent Mail" on Gmail, "Sent Items" on Microsoft 365
+    append: bool = False  # append a copy of each reply (off: the server files its own)
+    host: str | None = None  # default: the [mailbox] IMAP account (mailbox.kind = "imap")
+    port: int | None = None  # default 993 (implicit) or 143
+    tls: TlsMode = "implicit"
+    verify_tls: bool = True
+    allow_plaintext_loopback: bool = False
+    username: str = ""
+    password: SecretStr | None = None
+    password_command: str | None = None
+    oauth2_token_command: str | None = None
+
+
 class DeliveryConfig(_Section):
     kind: Literal["maildir", "smtp"] = "maildir"
     path: str | None = None  # maildir: default <state_dir>/outbox
@@ -90,18 +106,29 @@ class DeliveryConfig(_Section):
     retry_base: float = Field(default=60.0, gt=0)  # seconds; doubles per attempt
     retry_cap: float = Field(default=3600.0, gt=0)
     timeout: float = Field(default=30.0, gt=0)
+    verp: bool = True  # envelope sender feedback+b.<reply>@...: bounces name their reply
+    sent_folder: SentFolderConfig | None = None
 
 
 class StoreConfig(_Section):
-    kind: Literal["tinydb"] = "tinydb"
+    kind: Literal["tinydb", "postgres"] = "tinydb"
     path: str | None = None  # default <state_dir>/mailloop.json
     segment_size: int = Field(default=2000, ge=10)  # documents per store file
+    dsn: SecretStr | None = None  # postgres: "postgresql://user:password@host/db"
+
+    @model_validator(mode="after")
+    def _check_dsn(self) -> StoreConfig:
+        if self.kind == "postgres" and not (self.dsn and self.dsn.get_secret_value().strip()):
+            raise ValueError("store.kind = 'postgres' needs store.dsn, "
+                             "e.g. \"postgresql://mailloop:secret@db.example/mailloop\"")
+        return self
 
 
 class TemplatesConfig(_Section):
     path: str = "templates"
     default_locale: str = "en"
     fallback: dict[str, str] = Field(default_factory=dict)  # e.g. {"fr-CA": "fr"}
+    test_recipients: list[str] = Field(default_factory=list)  # send-test may mail these too
 
 
 class ClassifierConfig(_Section):
@@ -209,6 +236,44 @@ def _default_rules() -> list[Rule]:
     ]
 
 
+class MetricsConfig(_Section):
+    """The Prometheus endpoint (needs the `metrics` extra: prometheus-client)."""
+
+    enabled: bool = False
+    address: str = "127.0.0.1"  # loopback unless told otherwise
+    port: int = Field(default=9464, ge=1, le=65535)
+
+
+class RetentionConfig(_Section):
+    """How long message bodies are kept; tags, credits, topics and counts are kept for good."""
+
+    body_days: int = Field(default=365, ge=0)  # 0: keep bodies for good
+
+
+class NewsletterConfig(_Section):
+    """The monthly newsletter: Smiles per rep, the best quotes, the OforA topics."""
+
+    to: list[str] = Field(default_factory=list)  # the addresses it goes to
+    # the day of the following month the daemon sends it (0: only `mailloop newsletter --send`)
+    send_day: int = Field(default=0, ge=0, le=28)
+    send_hour: int = Field(default=9, ge=0, le=23)  # local hour (in `timezone`) on that day
+    team_mode: bool = False  # no rep names: the team's Smiles only
+    template: str = "newsletter"
+    quotes_per_rep: int = Field(default=3, ge=0, le=10)
+
+
+class DigestConfig(_Section):
+    """A digest of one period's messages, by tag and/or topic, to a team address."""
+
+    name: str  # stable: part of the once-per-period record id
+    to: list[str]
+    every: Literal["daily", "weekly"] = "daily"
+    tags: list[Literal["smile", "ofora"]] = Field(default_factory=list)  # any of; empty: all
+    topics: list[str] = Field(default_factory=list)  # any of; empty: all
+    send_hour: int = Field(default=8, ge=0, le=23)  # local hour the previous period goes out
+    template: str = "digest"
+
+
 class CompanyConfig(_Section):
     name: str = "Example Co."
     website: str = ""
@@ -236,12 +301,16 @@ class Settings(BaseSettings):
     classifier: ClassifierConfig = ClassifierConfig()
     screening: ScreeningConfig = ScreeningConfig()
     staff: StaffConfig = StaffConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
     reps: list[Rep] = Field(default_factory=list)
     managers: list[Manager] = Field(default_factory=list)
     ofora_staff: list[OforaStaff] = Field(default_factory=list)
     loop: LoopConfig = LoopConfig()
     topics: list[TopicRule] = Field(default_factory=list)
     rules: Annotated[list[Rule], Field(default_factory=_default_rules)]
+    newsletter: NewsletterConfig = NewsletterConfig()
+    digests: list[DigestConfig] = Field(default_factory=list)
     base_dir: str = "."  # the folder relative paths are resolved against (the config's folder)
 
     @model_validator(mode="after")
@@ -253,6 +322,15 @@ class Settings(BaseSettings):
                 "mailbox.tls = 'none' sends the password in clear: allowed only with "
                 "mailbox.allow_plaintext_loopback = true and a loopback host"
             )
+        sent = self.delivery.sent_folder
+        if sent is not None and sent.host is None and self.mailbox.kind != "imap":
+            raise ValueError("delivery.sent_folder: set its host and username, or use an "
+                             "IMAP mailbox (mailbox.kind = 'imap') whose account it shares")
+        if sent is not None and sent.host is not None and sent.tls == "none" and not (
+                sent.allow_plaintext_loopback and _is_loopback(sent.host)):
+            raise ValueError("delivery.sent_folder.tls = 'none' sends the password in clear: "
+                             "allowed only with allow_plaintext_loopback = true and a "
+                             "loopback host")
         if "@" not in self.delivery.from_address:
             raise ValueError(
                 f"delivery.from_address = {self.delivery.from_address!r}: expected an email address"

@@ -1,10 +1,15 @@
 """The one typed context every reply template is rendered with.
 
-Templates may use exactly these fields and nothing else (the sandbox refuses
-anything outside them). docs/templates.md is generated from this model.
+Templates may use exactly these fields and nothing else: `mailloop templates
+check` rejects any other name or attribute, and the sandbox refuses anything
+outside them at render time. docs/templates.md is generated from this model
+(`mailloop templates docs`), so the documentation cannot drift from it.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +21,9 @@ class _Frozen(BaseModel):
 class Person(_Frozen):
     name: str = Field("", description="Full name as given; may be empty.",
                       examples=["Maria García"])
-    first_name: str = Field("", description="First name, or empty when none was given.",
+    first_name: str = Field("", description="First name, or empty when none was given: "
+                            "greet with a fallback, `{% if customer.first_name %}Dear "
+                            "{{ customer.first_name }},{% else %}Hello,{% endif %}`.",
                             examples=["Maria"])
     email: str = Field("", description="Email address.", examples=["maria@example.org"])
 
@@ -41,17 +48,31 @@ class Problem(_Frozen):
 
 
 class TemplateContext(_Frozen):
-    customer: Person = Field(description="The customer who wrote.")
+    customer: Person = Field(description="The customer who wrote.",
+                             examples=[{"name": "Maria García", "first_name": "Maria",
+                                        "email": "maria@example.org"}])
     reps: list[Person] = Field(default_factory=list,
-                               description="The reps credited with the praise, in order.")
-    rep: Person | None = Field(None, description="The first credited rep, or none.")
-    manager: Person | None = Field(None, description="The manager answering, where there is one.")
-    words: str = Field("", description="The customer's own words (quotes removed).",
-                       examples=["Jenny on your phone line was wonderful."])
-    subject: str = Field("", description="The subject of the customer's message.",
-                         examples=["My order"])
+                               description="The reps credited with the praise, in order.",
+                               examples=[[{"name": "Jenny Alvarez", "first_name": "Jenny",
+                                           "email": "jenny.alvarez@example.com"}]])
+    rep: Person | None = Field(None, description="The first credited rep, or none: test it "
+                               "with `{% if rep %}`.",
+                               examples=[{"name": "Jenny Alvarez", "first_name": "Jenny",
+                                          "email": "jenny.alvarez@example.com"}])
+    manager: Person | None = Field(None, description="The manager answering, where there is "
+                                   "one (manager_* and rep_recognition replies).",
+                                   examples=[{"name": "Dana Lee", "first_name": "Dana",
+                                              "email": "dana.lee@example.com"}])
+    words: str = Field("", description="The customer's own words (quotes and signature "
+                       "removed).", examples=["Jenny on your phone line was wonderful."])
+    subject: str = Field("", description="The subject of the customer's message; may be long "
+                         "(use `|truncate(60)` in a Subject line).", examples=["My order"])
     conversation: str = Field("", description="The conversation reference.",
                               examples=["c1a2b3c4d5e6"])
+    received: datetime | None = Field(None, description="When the customer's message arrived, "
+                                      "in the configured time zone; format it with "
+                                      "`|date` or `|datetime`.",
+                                      examples=["2026-11-24T08:30:00+01:00"])
     tags: list[str] = Field(default_factory=list, description="Tags: smile, ofora.",
                             examples=[["smile"]])
     topics: list[str] = Field(default_factory=list, description="Topics matched.",
@@ -65,4 +86,11 @@ class TemplateContext(_Frozen):
                                     "or second_chance is about.")
     offer: str = Field("", description="The offer a second chance makes (followup --offer).",
                        examples=["20% off your next order"])
-    company: Company = Field(description="Company settings.")
+    company: Company = Field(description="Company settings.",
+                             examples=[{"name": "Example Co.", "website": "https://example.com",
+                                        "signature": "The Customer Care team"}])
+
+    def template_values(self) -> dict[str, Any]:
+        """The values a template sees: plain dicts, lists, strings and datetimes
+        (never the model objects and their methods)."""
+        return self.model_dump(mode="python")

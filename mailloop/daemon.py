@@ -12,32 +12,36 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
+import socket
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from mailloop.classify import Classifier
 from mailloop.config import Settings
-from mailloop.delivery.base import Delivery, Envelope
+from mailloop.delivery.base import Delivery
+from mailloop.ledger import Ledger
 from mailloop.mailbox.base import Fetched, Mailbox, Processed
-from mailloop.model import ReplyState, VerdictKind
+from mailloop.model import VerdictKind
 from mailloop.outcome import Outcome
 from mailloop.parse import parse
 from mailloop.pipeline import process
-from mailloop.records import due_replies, iso, record_outcome, retry_delay, with_state
+from mailloop.records import iso, record_outcome
 from mailloop.render import TemplateSet
-from mailloop.store.base import Batch, Doc, Repository
+from mailloop.render.live import LiveTemplates
+from mailloop.store.base import Batch, Repository
 from mailloop.store.tinydb import atomic_write
+from mailloop.systemd import notify
 from mailloop.tokens import load_secret
 from mailloop.tools import Tools
 from mailloop.view import BatchView
 
 log = logging.getLogger("mailloop")
 
-SEND_CHUNK = 100
 BACKOFF_START = 1.0  # seconds
 BACKOFF_CAP = 60.0
 
@@ -64,7 +68,7 @@ def utcnow() -> datetime:
 
 class Daemon:
     def __init__(self, settings: Settings, *, mailbox: Mailbox, delivery: Delivery,
-                 store: Repository, templates: TemplateSet | None = None,
+                 store: Repository, templates: TemplateSet | LiveTemplates | None = None,
                  classifier: Classifier | None = None, clock: Clock = utcnow) -> None:
         self.settings = settings
         self.mailbox = mailbox
@@ -74,14 +78,28 @@ class Daemon:
         self.tools = Tools(
             settings=settings,
             classifier=classifier or Classifier.from_settings(settings),
-            templates=templates or TemplateSet(settings.templates_path,
-                                               settings.templates.default_locale),
+            templates=templates or LiveTemplates.from_settings(settings),
             secret=load_secret(settings),
         )
         self.stop_event = threading.Event()
+        self.wake_event = threading.Event()  # set by stop() and wake(): ends a mailbox wait
         self.started_at = clock()
         self.last_error: str | None = None
         self.parked_dir = settings.state_path / "parked"
+        # Who claims replies in a shared store: stable for this process, readable by people.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{mailbox.name}"
+        self.ledger = Ledger(store, delivery, settings.delivery, clock=clock,
+                             state_path=settings.state_path, owner=self.owner)
+        # Operations hooks (see mailloop/ops/): tasks run each cycle between receiving and
+        # sending; observers see each cycle's stats and each status written.
+        self.tasks: list[Callable[[Daemon], None]] = []
+        self.observers: list[Callable[[CycleStats], None]] = []
+        self.status_observers: list[Callable[[dict[str, object]], None]] = []
+        self.status_extra: dict[str, object] = {}
+        # Liveness for the systemd watchdog: the loop's last beat, and the end of its wait.
+        self.beat_at = time.monotonic()
+        self.waiting_until = 0.0
+        self.ledger.observers.append(self._beat)
 
     # ---- the loop ------------------------------------------------------------
 
@@ -91,13 +109,20 @@ class Daemon:
         backoff = BACKOFF_START
         connected = False
         log.info("watching %s; replies go to %s", self.mailbox.name, self.delivery.name)
+        ready = False
         while not self.stop_event.is_set():
+            self.beat_at = time.monotonic()
             try:
                 if not connected:
                     self.mailbox.connect()
                     connected = True
                     self.recover()
+                if not ready:
+                    ready = True
+                    notify("READY=1", f"STATUS=watching {self.mailbox.name}")
                 stats = self.cycle()
+                for observe in self.observers:
+                    observe(stats)
                 if self.last_error is not None:
                     log.info("recovered: %s is reachable again", self.mailbox.name)
                     self.last_error = None
@@ -107,7 +132,12 @@ class Daemon:
                     continue
                 if once:
                     break
-                self.mailbox.wait(idle_timeout, self.stop_event)
+                self.wake_event.clear()
+                if not self.stop_event.is_set():
+                    wait = self.ledger.wait_time(idle_timeout)
+                    self.waiting_until = time.monotonic() + wait + 30
+                    self.mailbox.wait(wait, self.wake_event)
+                    self.waiting_until = 0.0
             except Exception as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 if problem != self.last_error:
@@ -115,11 +145,17 @@ class Daemon:
                               problem)
                 self.last_error = problem
                 self.write_status()
+                if not ready:  # systemd waits for READY: tell it the daemon is up, retrying
+                    ready = True
+                    notify("READY=1", f"STATUS=retrying: {problem[:200]}")
                 connected = False
                 self._safe_close()
                 if once and self.stop_event.wait(0):
                     break
-                self.stop_event.wait(backoff * random.uniform(0.5, 1.0))
+                pause = backoff * random.uniform(0.5, 1.0)
+                self.waiting_until = time.monotonic() + pause + 30
+                self.stop_event.wait(pause)
+                self.waiting_until = 0.0
                 backoff = min(BACKOFF_CAP, backoff * 2)
                 if once and backoff >= BACKOFF_CAP:
                     raise
@@ -134,16 +170,57 @@ class Daemon:
 
     def cycle(self) -> CycleStats:
         stats = self.receive()
+        for task in self.tasks:
+            task(self)
         sent = self.send_due()
         stats.sent, stats.deferred, stats.failed = sent
+        self.send_scheduled()
         return stats
+
+    def send_scheduled(self) -> None:
+        """The newsletter and digests due now, each once per period (see reports.schedule)."""
+        from mailloop.reports.schedule import run_due
+
+        try:
+            run_due(self.settings, self.store, self.delivery, self.tools.templates, self.clock())
+        except Exception as exc:  # a report must never stop the mail loop
+            log.error("scheduled send failed: %s: %s", type(exc).__name__, exc)
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.wake_event.set()
+
+    def _beat(self, *_: object) -> None:
+        self.beat_at = time.monotonic()
+
+    def alive(self) -> bool:
+        """Is the loop making progress? (Beat in the last minute, or inside a wait.)"""
+        now = time.monotonic()
+        return now - self.beat_at < 60 or now < self.waiting_until
+
+    def wake(self) -> None:
+        """Stop waiting for mail and run a cycle now (an operator's request is waiting)."""
+        self.wake_event.set()
 
     # ---- receiving -------------------------------------------------------------
 
+    def reload_templates(self, *, force: bool = False) -> None:
+        """Pick up edited templates (a SIGHUP forces it); a broken edit keeps the
+        last good set serving and shows in status.json until fixed."""
+        templates = self.tools.templates
+        if isinstance(templates, LiveTemplates):
+            error = templates.error
+            templates.refresh(force=force)
+            if templates.error != error:
+                self.write_status()
+
+    @property
+    def template_error(self) -> str | None:
+        templates = self.tools.templates
+        return templates.error if isinstance(templates, LiveTemplates) else None
+
     def receive(self, limit: int | None = None) -> CycleStats:
+        self.reload_templates()
         stats = CycleStats()
         checkpoint = self.store.checkpoint(self.mailbox.name)
         result = self.mailbox.fetch(checkpoint, limit or self.settings.mailbox.batch_size)
@@ -154,7 +231,13 @@ class Daemon:
         view = BatchView(self.store, batch)
         now = self.clock()
         done: list[Processed] = []
+        stopped_early = False
         for item in result.items:
+            if self.stop_event.is_set():
+                # Stopping: record what is done; the rest stays in the mailbox for next time.
+                stopped_early = True
+                break
+            self.beat_at = time.monotonic()
             known = view.message(item.key)
             if known is not None:
                 stats.duplicates += 1
@@ -174,7 +257,7 @@ class Daemon:
             stats.outcomes.append(outcome)
             done.append(Processed(item, outcome.tags.labels, outcome.verdict.kind.value))
             self._log_outcome(outcome)
-        if result.checkpoint is not None:
+        if result.checkpoint is not None and not stopped_early:
             batch.checkpoints[self.mailbox.name] = result.checkpoint
         self.store.commit(batch)
         self.mailbox.done(done)
@@ -222,70 +305,13 @@ class Daemon:
     # ---- sending ---------------------------------------------------------------
 
     def recover(self) -> None:
-        """Settle replies a previous run left in `sending`."""
-        interrupted = self.store.replies([ReplyState.SENDING.value])
-        if not interrupted:
-            return
-        batch = Batch()
-        now = self.clock()
-        for doc in interrupted:
-            sent = self.delivery.already_sent(doc["id"])
-            if sent is True:
-                batch.put_reply(with_state(doc, ReplyState.SENT, now,
-                                           response="found at the transport after a restart"))
-            elif sent is False:
-                batch.put_reply(with_state(doc, ReplyState.PLANNED, now,
-                                           error="interrupted before it reached the transport"))
-            else:
-                batch.put_reply(with_state(doc, ReplyState.UNCERTAIN, now,
-                                           error="interrupted mid-send; cannot tell whether it "
-                                                 "went out: check, then `mailloop outbox resend`"))
-                log.warning("reply %s was interrupted mid-send: marked uncertain", doc["id"])
-        self.store.commit(batch)
+        """Settle replies a previous run left in `sending` (see mailloop/ledger.py)."""
+        self.ledger.recover()
 
     def send_due(self) -> tuple[int, int, int]:
-        due = list(due_replies(self.store.replies([ReplyState.PLANNED.value,
-                                                   ReplyState.DEFERRED.value]), self.clock()))
-        due.sort(key=lambda d: d.get("created_at", ""))
-        sent = deferred = failed = 0
-        for start in range(0, len(due), SEND_CHUNK):
-            if self.stop_event.is_set():
-                break
-            s, d, f = self._send_chunk(due[start:start + SEND_CHUNK])
-            sent, deferred, failed = sent + s, deferred + d, failed + f
-        return sent, deferred, failed
-
-    def _send_chunk(self, docs: Sequence[Doc]) -> tuple[int, int, int]:
-        now = self.clock()
-        sending = Batch()
-        for doc in docs:
-            sending.put_reply(with_state(doc, ReplyState.SENDING, now,
-                                         attempts=int(doc.get("attempts", 0)) + 1))
-        self.store.commit(sending)
-        envelopes = [Envelope(d["id"], d["mail_from"], tuple(d["to"]),
-                              d["raw"].encode("ascii", errors="surrogateescape")) for d in docs]
-        results = self.delivery.send(envelopes)
-        after = Batch()
-        now = self.clock()
-        counts = {"sent": 0, "deferred": 0, "failed": 0}
-        cfg = self.settings.delivery
-        for doc, result in zip(sending.replies.values(), results, strict=True):
-            attempts = int(doc["attempts"])
-            state = result.state
-            detail: dict[str, Any] = {"response": result.response, "refused": dict(result.refused)}
-            if state is ReplyState.DEFERRED and attempts >= cfg.max_attempts:
-                state = ReplyState.FAILED
-                detail["error"] = f"gave up after {attempts} attempts: {result.response}"
-            if state is ReplyState.DEFERRED:
-                detail["next_try"] = iso(now + retry_delay(attempts, cfg.retry_base,
-                                                           cfg.retry_cap))
-            after.put_reply(with_state(doc, state, now, **detail))
-            counts[state.value] = counts.get(state.value, 0) + 1
-            level = logging.INFO if state is ReplyState.SENT else logging.WARNING
-            log.log(level, "%s %s to %s: %s", state.value, doc["kind"], ", ".join(doc["to"]),
-                    result.response or detail.get("error", ""), extra={"message_id": doc["id"]})
-        self.store.commit(after)
-        return counts["sent"], counts["deferred"], counts["failed"]
+        self.ledger.run_requests()
+        counts = self.ledger.send_due(self.stop_event.is_set)
+        return counts.sent, counts.deferred, counts.failed
 
     # ---- status ----------------------------------------------------------------
 
@@ -299,12 +325,15 @@ class Daemon:
             "mailbox": self.mailbox.status(),
             "delivery": self.delivery.status(),
             "last_error": self.last_error,
+            "template_error": self.template_error,
+            **self.status_extra,
         }
+        for observe in self.status_observers:
+            observe(status)
         atomic_write(self.settings.state_path / "status.json",
                      json.dumps(status, indent=2).encode())
 
 
 def _pid() -> int:
-    import os
-
     return os.getpid()
+

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from mailloop.compose import reply_message_id
 from mailloop.config import Settings
 from mailloop.context import Company, Person, TemplateContext
 from mailloop.model import Address, Inbound, Outgoing, Tags, ThreadRef
+from mailloop.render import one_line
 from mailloop.tokens import CUSTOMER_TOKEN, CUSTOMER_TOKEN_DAYS, make_token, token_address
 from mailloop.tools import Tools
 
@@ -24,7 +26,7 @@ def first_name(full: str) -> str:
 def context_for(msg: Inbound, ref: ThreadRef | None, tags: Tags, settings: Settings
                 ) -> TemplateContext:
     who = msg.reply_to if msg.reply_to and msg.reply_to.name else msg.sender
-    name = who.name if who else ""
+    name = one_line(who.name) if who else ""
     roster = {r.name: r for r in settings.reps}
     reps = [Person(name=r.name, first_name=first_name(r.name), email=r.email)
             for n in tags.credited_reps if (r := roster.get(n)) is not None]
@@ -36,6 +38,7 @@ def context_for(msg: Inbound, ref: ThreadRef | None, tags: Tags, settings: Setti
         words=msg.text,
         subject=msg.subject,
         conversation=ref.conversation_id if ref else "",
+        received=msg.received_at.astimezone(ZoneInfo(settings.timezone)),
         tags=tags.labels,
         topics=list(tags.topics),
         company=Company(name=settings.company.name, website=settings.company.website,

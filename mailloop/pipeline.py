@@ -28,6 +28,7 @@ from mailloop.optout import unsubscribe_outcome
 from mailloop.outcome import Outcome
 from mailloop.outgoing import context_for, customer_reply_to, make_outgoing
 from mailloop.problems import auto_links
+from mailloop.render.language import customer_locales
 from mailloop.screen import screen
 from mailloop.staff_replies import notifications, ofora_notifications, staff_outcome
 from mailloop.thread import ThreadView, thread
@@ -131,7 +132,7 @@ def _render(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, too
             now: datetime) -> list[Outgoing]:
     if not action.template or not action.to:
         return []
-    locales = [msg.content_language] if msg.content_language else []
+    locales = customer_locales(msg.text, msg.content_language)
     context = context_for(msg, ref, tags, tools.settings)
     conversation = ref.conversation_id if ref else None
     if action.kind is ActionKind.ACKNOWLEDGE:

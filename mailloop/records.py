@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo
 
 from mailloop.compose import to_bytes
 from mailloop.lifecycle import LISTENED, merge_conversation
-from mailloop.model import FINAL_REPLY_STATES, Outgoing, ReplyState, VerdictKind
+from mailloop.model import (
+    FINAL_REPLY_STATES,
+    DeliveryReport,
+    Outgoing,
+    ReplyState,
+    VerdictKind,
+)
 from mailloop.outcome import Outcome
 from mailloop.store.base import Batch, Doc
 from mailloop.thread import subject_key
@@ -68,7 +74,8 @@ def message_doc(outcome: Outcome, *, mailbox: str, timezone: str, now: datetime)
     if msg.report is not None:
         doc["report"] = {"original_message_id": msg.report.original_message_id,
                          "recipient": msg.report.recipient, "status": msg.report.status,
-                         "action": msg.report.action, "diagnostic": msg.report.diagnostic}
+                         "action": msg.report.action, "diagnostic": msg.report.diagnostic,
+                         "envelope_token": msg.report.envelope_token}
     if outcome.staff is not None:
         staff = outcome.staff
         doc["staff"] = {"accepted": staff.accepted, "reason": staff.reason,
@@ -180,12 +187,26 @@ def record_outcome(outcome: Outcome, batch: Batch, view: Any, *, mailbox: str, t
                                   customer=msg_doc["sender"]))
     report = outcome.inbound.report
     if outcome.verdict.kind is VerdictKind.BOUNCE and report and report.original_message_id:
-        bounced = batch.replies.get(report.original_message_id) or view.reply(
-            report.original_message_id)
-        if bounced is not None and bounced.get("state") != ReplyState.BOUNCED.value:
-            batch.put_reply(with_state(bounced, ReplyState.BOUNCED, now,
-                                       status=report.status, recipient=report.recipient,
-                                       diagnostic=report.diagnostic, bounce=msg_doc["key"]))
+        record_bounce(report, batch, view, key=msg_doc["key"], now=now)
+
+
+def record_bounce(report: DeliveryReport, batch: Batch, view: Any, *, key: str,
+                  now: datetime) -> None:
+    """A delivery report against the reply it concerns: `failed` turns the reply `bounced`;
+    a warning (`delayed`) or a success notice is kept in its history, its state unchanged."""
+    rid = report.original_message_id or ""
+    doc = batch.replies.get(rid) or view.reply(rid)
+    if doc is None or doc.get("state") == ReplyState.BOUNCED.value:
+        return
+    details = {"status": report.status, "recipient": report.recipient,
+               "diagnostic": report.diagnostic, "bounce": key,
+               "envelope_token": report.envelope_token}
+    action = (report.action or "failed").lower()
+    if action in {"delayed", "delivered", "relayed", "expanded"}:
+        batch.put_reply(with_state(doc, ReplyState(doc["state"]), now, report=action,
+                                   **details))
+        return
+    batch.put_reply(with_state(doc, ReplyState.BOUNCED, now, **details))
 
 
 def due_replies(replies: Iterable[Doc], now: datetime) -> Iterator[Doc]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from mailloop.config import Settings
 from mailloop.model import Inbound, Verdict, VerdictKind
 from mailloop.tokens import STAFF_TOKEN, UNSUBSCRIBE_TOKEN, find_token, token_kind
+from mailloop.verp import is_bounce_token
 
 LOOP_HEADER = "X-Mailloop-Loop"
 
@@ -92,6 +93,17 @@ def _delivery_report(msg: Inbound, settings: Settings) -> Verdict | None:
     return None
 
 
+def _return_path_mail(msg: Inbound, settings: Settings) -> Verdict | None:
+    """Mail to a reply's VERP return path that is not a delivery report: an automatic
+    answer to the envelope (a vacation notice, a challenge), never feedback."""
+    ours = settings.delivery.from_address
+    for addr in (*msg.to, *msg.cc):
+        token = find_token(addr.email, ours)
+        if token is not None and is_bounce_token(token):
+            return _skip("return-path", "sent to a reply's return path: an automatic message")
+    return None
+
+
 def _staff_reply(msg: Inbound, settings: Settings) -> Verdict | None:
     ours = settings.delivery.from_address
     for addr in (*msg.to, *msg.cc):
@@ -163,6 +175,7 @@ _RULES: tuple[Callable[[Inbound, Settings], Verdict | None], ...] = (
     _unreadable,
     _own_mail,
     _delivery_report,
+    _return_path_mail,
     _unsubscribe,
     _staff_reply,
     _auto_submitted,

@@ -26,6 +26,7 @@ from mailloop.model import Action, Address, Credit, Inbound, Outgoing, Tags, Thr
 from mailloop.outcome import Outcome
 from mailloop.outgoing import context_for, customer_reply_to, first_name, make_outgoing
 from mailloop.problems import link, new_problem, record_id
+from mailloop.render.language import customer_locales
 from mailloop.staff import OFORA_MODE, StaffReply, check_reply, manager_token, ofora_token
 from mailloop.tokens import token_address
 from mailloop.tools import Tools
@@ -231,8 +232,7 @@ def _credits(customer: dict[str, Any], reply: StaffReply) -> list[dict[str, Any]
 
 
 def _customer_locales(customer: dict[str, Any]) -> list[str]:
-    language = customer.get("language")
-    return [language] if language else []
+    return customer_locales(str(customer.get("text") or ""), customer.get("language"))
 
 
 def _refusal(msg: Inbound, reply: StaffReply, tools: Tools) -> list[Outgoing]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from mailloop.classify import Classifier
 from mailloop.config import Settings
-from mailloop.render import TemplateSet
+from mailloop.render.live import Renderer
 
 
 @dataclass(frozen=True)
@@ -15,5 +15,5 @@ class Tools:
 
     settings: Settings
     classifier: Classifier
-    templates: TemplateSet
+    templates: Renderer
     secret: bytes

@@ -32,6 +32,8 @@ from tests.servers import (  # noqa: E402
     unavailable_reason,
 )
 from tests.servers.dovecot import find_dovecot  # noqa: E402
+from tests.servers.postgres import Postgres, find_bindir  # noqa: E402
+from tests.servers.postgres import unavailable_reason as postgres_unavailable_reason  # noqa: E402
 
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-system-deps"
 SKIP_TAG = "[mail servers]"
@@ -57,6 +59,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.dovecot)
         if "smtp_server" in names:
             item.add_marker(pytest.mark.smtp)
+        if "postgres_server" in names:
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -105,7 +109,8 @@ def pytest_terminal_summary(
     for reason, count in reasons.items():
         terminalreporter.write_line(f"{count} test(s) skipped: {reason}", red=True)
     terminalreporter.write_line(
-        f"Fix: run `sudo {INSTALL_SCRIPT.relative_to(REPO_ROOT)}` and run pytest as root "
+        f"Fix: run `sudo {INSTALL_SCRIPT.relative_to(REPO_ROOT)} dovecot postgres` and run "
+        "pytest as root "
         "(see docs/testing.md). With CI set these are errors, not skips.",
         bold=True,
     )
@@ -129,6 +134,30 @@ def _install_dovecot() -> str:
             check=False,
         )
     return (result.stdout + result.stderr).strip()
+
+
+def _install_postgres() -> str:
+    """Run `scripts/install-system-deps postgres` once (across parallel workers)."""
+    with Path("/tmp/mailloop-install-system-deps.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if find_bindir() is not None:
+            return ""
+        result = subprocess.run([str(INSTALL_SCRIPT), "postgres"], capture_output=True,
+                                text=True, timeout=900, check=False)
+    return (result.stdout + result.stderr).strip()
+
+
+def _postgres_unavailable() -> str | None:
+    """Why the test PostgreSQL cannot run here (after trying to install it), or None."""
+    reason = postgres_unavailable_reason()
+    if reason is None:
+        return None
+    if find_bindir() is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        output = _install_postgres()
+        reason = postgres_unavailable_reason()
+        if reason is not None and output:
+            reason += f" (install-system-deps: {output.splitlines()[-1]})"
+    return reason
 
 
 def _dovecot_unavailable() -> str | None:
@@ -237,6 +266,26 @@ def relaying_smtp_server(smtp_server: SmtpServer, dovecot: Dovecot) -> SmtpServe
     """`smtp_server` that also delivers mail for @example.test into Dovecot over LMTP."""
     smtp_server.relay_to(dovecot.host, dovecot.lmtp_port)
     return smtp_server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """The session's PostgreSQL cluster on 127.0.0.1 (a fresh initdb, stopped at the end)."""
+    reason = _postgres_unavailable()
+    if reason is not None:
+        message = f"{SKIP_TAG} no real PostgreSQL for the store tests: {reason}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set, so this is an error)", pytrace=False)
+        pytest.skip(message)
+    with Postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: Postgres) -> Iterator[str]:
+    """The DSN of a new, empty database for this test, dropped afterwards."""
+    with postgres_server.database() as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from mailloop.config import Settings, load_settings
+from mailloop.daemon import Daemon, utcnow
+from mailloop.factory import make_delivery, make_mailbox
 from mailloop.model import Inbound
 from mailloop.parse import parse
+from mailloop.store import open_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -23,3 +31,25 @@ def email_bytes(*, sender: str = "Maria Garcia <maria@example.org>", to: str =
 
 def inbound(key: str = "test:1", received_at: datetime = NOW, **kwargs: object) -> Inbound:
     return parse(email_bytes(**kwargs), key=key, received_at=received_at)  # type: ignore[arg-type]
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def example_settings(folder: Path, **overrides: Any) -> Settings:
+    """The shipped example configuration and templates, copied into `folder` (so the state
+    lives there), with `overrides` applied on top."""
+    config = folder / "mailloop.toml"
+    shutil.copy(ROOT / "config.example.toml", config)
+    shutil.copytree(ROOT / "templates", folder / "templates")
+    return load_settings(config, **overrides)
+
+
+def run_once(settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+    """`mailloop run --once` in this process: everything waiting is processed and sent."""
+    store = open_store(settings)
+    try:
+        Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
+               store=store, clock=clock or utcnow).run(once=True)
+    finally:
+        store.close()

@@ -65,7 +65,7 @@ def body(msg: EmailMessage) -> str:
 def cli(config: Path, *args: str) -> str:
     result = CliRunner().invoke(app, [*args, "--config", str(config)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 COMPLAINTS = [

@@ -4,38 +4,22 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
 from pathlib import Path
 
 import pytest
 
-from mailloop.config import Settings, load_settings
-from mailloop.daemon import Daemon
-from mailloop.factory import make_delivery, make_mailbox
+from mailloop.config import Settings
 from mailloop.mailbox.maildir import deliver
-from mailloop.store import open_store
 from mailloop.store.tinydb import TinyStore
 from mailloop.tokens import find_token, verify_token
-from tests.helpers import NOW, email_bytes
+from tests.helpers import NOW, email_bytes, example_settings, run_once
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    config = tmp_path / "mailloop.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    return load_settings(config, secret="test-secret")
-
-
-def run_once(settings: Settings) -> None:
-    store = open_store(settings)
-    try:
-        Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-               store=store).run(once=True)
-    finally:
-        store.close()
+    return example_settings(tmp_path, secret="test-secret")
 
 
 def replies(settings: Settings) -> list[email.message.EmailMessage]:
@@ -107,10 +91,7 @@ def test_an_out_of_office_reply_joins_the_thread_and_is_not_answered(settings: S
 
 
 def test_the_global_brake_holds_replies_and_records_why(tmp_path: Path) -> None:
-    config = tmp_path / "mailloop.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    settings = load_settings(config, screening={"max_replies_per_hour": 4})
+    settings = example_settings(tmp_path, screening={"max_replies_per_hour": 4})
     for i in range(6):
         deliver(settings.inbox_path, email_bytes(sender=f"c{i}@example.org",
                                                  message_id=f"g{i}@example.org",

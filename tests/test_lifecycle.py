@@ -26,10 +26,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET = "loop-test-secret"
 
 
+BILLING_TEAM = """
+[[ofora_staff]]
+topic = "billing"
+emails = ["Bill Okafor <billing-lead@example.com>"]
+"""
+
+
 def make_config(tmp_path: Path, extra: str = "") -> Path:
     config = tmp_path / "mailloop.toml"
     config.write_text(f'secret = "{SECRET}"\n' + (ROOT / "config.example.toml").read_text()
-                      + extra)
+                      + BILLING_TEAM + extra)
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     return config
 

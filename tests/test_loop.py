@@ -13,16 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from mailloop.config import Settings, load_settings
-from mailloop.daemon import Daemon
-from mailloop.factory import make_delivery, make_mailbox
+from mailloop.config import Settings
 from mailloop.mailbox.maildir import deliver
 from mailloop.model import ReplyState
 from mailloop.samples import sample_files, seed_inbox
-from mailloop.store import open_store
 from mailloop.store.base import Batch
 from mailloop.store.tinydb import TinyStore
-from tests.helpers import email_bytes
+from tests.helpers import email_bytes, example_settings, run_once
 
 ROOT = Path(__file__).resolve().parent.parent
 # The samples that are feedback from a person with an address to answer.
@@ -31,19 +28,7 @@ ANSWERABLE = {"01", "02", "03", "04", "05", "06", "07", "11", "13"}
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    config = tmp_path / "mailloop.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    return load_settings(config)
-
-
-def run_once(settings: Settings) -> None:
-    store = open_store(settings)
-    try:
-        Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-               store=store).run(once=True)
-    finally:
-        store.close()
+    return example_settings(tmp_path)
 
 
 def outbox(settings: Settings) -> list[email.message.EmailMessage]:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from mailloop.config import Settings, load_settings
-from mailloop.daemon import Daemon, utcnow
-from mailloop.factory import make_delivery, make_mailbox
+from mailloop.config import Settings
+from mailloop.daemon import utcnow
 from mailloop.mailbox.maildir import deliver
 from mailloop.staff import authentication_passes, manager_token, read_commands
-from mailloop.store import open_store
 from mailloop.store.tinydb import TinyStore
 from mailloop.tokens import token_address
-from tests.helpers import email_bytes
+from tests.helpers import email_bytes, example_settings, run_once
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "staff-test-secret"
@@ -31,23 +27,8 @@ SMILE = ("Jenny on your phone line was wonderful: patient, kind and quick. "
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    config = tmp_path / "mailloop.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    return load_settings(config, secret=SECRET, managers=[
+    return example_settings(tmp_path, secret=SECRET, managers=[
         {"name": "Dana Lee", "email": DANA}, {"name": "Omar Said", "email": OMAR}])
-
-
-Clock = Callable[[], object]
-
-
-def run_once(settings: Settings, clock: Callable[[], object] | None = None) -> None:
-    store = open_store(settings)
-    try:
-        Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-               store=store, clock=clock or utcnow).run(once=True)  # type: ignore[arg-type]
-    finally:
-        store.close()
 
 
 def outbox(settings: Settings) -> list[email.message.EmailMessage]:
@@ -185,7 +166,7 @@ def test_forged_or_stale_replies_are_refused_and_recorded(
         later = utcnow() + timedelta(days=settings.staff.token_days + 2)
         clock = lambda: later  # noqa: E731
     deliver(settings.inbox_path, manager_reply(note, text="Thanks, send this on!", **kwargs))
-    run_once(settings, clock)
+    run_once(settings, clock)  # type: ignore[arg-type]
     assert sent(settings, "manager_thanks") == []
     doc = staff_doc(settings) if case != "no token" else None
     if doc is not None:
@@ -222,10 +203,7 @@ def test_authentication_results_only_from_our_own_server() -> None:
 
 
 def test_required_authentication_results_are_enforced(tmp_path: Path) -> None:
-    config = tmp_path / "mailloop.toml"
-    shutil.copy(ROOT / "config.example.toml", config)
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    settings = load_settings(config, secret=SECRET, staff={
+    settings = example_settings(tmp_path, secret=SECRET, staff={
         "require_authentication_results": True, "authserv_id": "mx.example.com"})
     note = smile_arrives(settings)
     deliver(settings.inbox_path, manager_reply(note, text="Thank you!"))

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 import typer
 
-from mailloop.cli import check, classify, run, status
+from mailloop.cli import (
+    check,
+    classify,
+    credit,
+    evaluate,
+    explain,
+    export,
+    newsletter,
+    outbox,
+    parked,
+    privacy,
+    report,
+    run,
+    status,
+    store,
+    templates,
+)
 
 app = typer.Typer(
     name="mailloop",
@@ -15,15 +31,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (run, check, classify, status):
+for module in (run, check, classify, status, templates, outbox, store, evaluate, report,
+               newsletter, export, credit):
     module.register(app)
-
-try:  # the evaluation command ships with the classifier's evaluation set
-    from mailloop.cli import evaluate
-
-    evaluate.register(app)
-except ImportError:  # pragma: no cover - only while a checkout is incomplete
-    pass
+# operations (docs/operations.md); privacy last: it joins an `export` group made before it
+for module in (explain, parked, privacy):
+    module.register(app)
 
 from mailloop.cli import loop  # noqa: E402  (last: it adds `report loop` to the report group)
 

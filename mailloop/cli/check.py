@@ -6,7 +6,6 @@ import typer
 from rich.console import Console
 
 from mailloop.cli.common import ConfigOption, settings_or_exit
-from mailloop.render import TemplateError, TemplateSet
 
 
 def register(app: typer.Typer) -> None:
@@ -19,18 +18,7 @@ def check(config: ConfigOption = None) -> None:
     settings = settings_or_exit(config)
     console.print(f"configuration: ok ({len(settings.reps)} reps, {len(settings.managers)} "
                   f"managers, {len(settings.topics)} topics)")
-    problems = 0
-    try:
-        templates = TemplateSet(settings.templates_path, settings.templates.default_locale)
-    except TemplateError as exc:
-        console.print(f"[red]{exc}[/]", highlight=False)
-        raise typer.Exit(1) from None
-    needed = {r.acknowledge for r in settings.rules if r.acknowledge}
-    missing = sorted(needed - templates.names())
-    for name in missing:
-        console.print(f"[red]{settings.templates_path}/{name}.md: missing (used by a rule)[/]")
-        problems += 1
-    console.print(f"templates: {len(templates.templates)} in {settings.templates_path}"
-                  f" (set {templates.hash})")
-    if problems:
+    from mailloop.cli.templates import run_check
+
+    if run_check(settings, console):
         raise typer.Exit(1)

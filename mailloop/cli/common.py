@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from mailloop.config import ConfigError, Settings, load_settings
+from mailloop.logs import JsonFormatter, Redactor, TextFormatter, default_format
 
 ConfigOption = Annotated[
     Path | None,
@@ -30,18 +31,29 @@ def settings_or_exit(config: Path | None) -> Settings:
         raise typer.Exit(2) from None
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", fmt: str | None = None) -> Redactor:
+    """Log to stderr: text (rich on a terminal) or JSON lines (see mailloop/logs.py).
+    Returns the filter that masks secrets, to be told the configured ones."""
     root = logging.getLogger("mailloop")
-    if root.handlers:
-        return
+    for existing in root.handlers:
+        for flt in existing.filters:
+            if isinstance(flt, Redactor):
+                return flt
+    redactor = Redactor()
     handler: logging.Handler
-    if sys.stderr.isatty():
+    fmt = fmt or default_format()
+    if fmt == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+    elif sys.stderr.isatty():
         handler = RichHandler(console=err_console, show_path=False, markup=False,
                               rich_tracebacks=False, log_time_format="%H:%M:%S")
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(TextFormatter(timestamps=False))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter())
+    handler.addFilter(redactor)
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    return redactor

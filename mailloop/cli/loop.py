@@ -32,6 +32,7 @@ from mailloop.problems import (
     require,
     summary,
 )
+from mailloop.render.templateset import discover
 from mailloop.reports.loop import COUNTS, TIMED_STAGES, loop_report
 from mailloop.store import open_store
 from mailloop.store.base import Repository
@@ -353,7 +354,9 @@ def _campaign(config: Any, slug: str, *, kind: str, template: str, dry_run: bool
             raise _fail(str(exc)) from None
         daemon = Daemon(settings, mailbox=make_mailbox(settings),
                         delivery=make_delivery(settings), store=store)
-        if template not in daemon.tools.templates.names():
+        known = {name for _, name, _ in discover(settings.templates_path,
+                                                 settings.templates.default_locale)}
+        if template not in known:
             raise _fail(f"--template {template!r}: no such template")
         if dry_run:
             _show_plan(result, fmt, daemon, offer=offer, note=note or "")

@@ -44,6 +44,27 @@ class Batch:
         self.conversations[doc["id"]] = doc
 
 
+CLAIMABLE_STATES = ("planned", "deferred")
+
+
+def claimed(doc: Doc, owner: str, now: datetime) -> Doc | None:
+    """The reply `doc` moved to `sending` by `owner`, or None when it is not due.
+
+    The same transition as `records.with_state(doc, SENDING, now, attempts=n + 1)`,
+    with the claimer's name in the history entry; every store claims through it.
+    """
+    stamp = now.isoformat(timespec="seconds")
+    state = doc.get("state")
+    if state == "deferred" and (doc.get("next_try") or "") > stamp:
+        return None
+    if state not in CLAIMABLE_STATES:
+        return None
+    attempts = int(doc.get("attempts") or 0) + 1
+    entry = {"state": "sending", "at": stamp, "attempts": attempts, "owner": owner}
+    return {**doc, "state": "sending", "attempts": attempts,
+            "history": [*doc.get("history", []), entry]}
+
+
 class Repository(Protocol):
     """What every store offers. Reads see everything committed so far."""
 
@@ -64,6 +85,12 @@ class Repository(Protocol):
     def replies(self, states: Iterable[str] | None = None) -> list[Doc]: ...
     def replies_to_since(self, address: str, since: datetime, kinds: Iterable[str]) -> int: ...
     def replies_since(self, since: datetime) -> int: ...
+    def iter_replies(self, months: Iterable[str] | None = None) -> Iterator[Doc]: ...
+    def claim_replies(self, ids: Iterable[str], owner: str, now: datetime) -> list[Doc]:
+        """Move the given replies that are due (planned, or deferred whose next try has
+        come) to `sending`, atomically, and return them as stored now. A reply someone
+        else already claimed is left out: only the claimer sends it."""
+        ...
 
     # Mailbox checkpoints and small records
     def checkpoint(self, mailbox: str) -> Doc | None: ...

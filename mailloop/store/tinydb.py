@@ -26,7 +26,7 @@ import os
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from mailloop.store.base import Batch, Doc, StoreError
+from mailloop.store.base import Batch, Doc, StoreError, claimed
 
 _PARTITION_RE = re.compile(r"^(\d{4}-\d{2})\.(\d{3})\.json$")
 _OPEN_PARTITIONS = 6
@@ -270,6 +270,24 @@ class TinyStore:
             for doc in self._table(name, "replies").all():
                 yield dict(doc)
 
+    def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        wanted = set(months) if months is not None else None
+        for name in sorted(self._partition_counts):
+            if wanted is not None and name[:7] not in wanted:
+                continue
+            for doc in self._table(name, "conversations").all():
+                yield dict(doc)
+
+    def all_checkpoints(self) -> list[Doc]:
+        return [dict(d) for d in self._main.table("checkpoints", cache_size=0).all()]
+
+    def counts(self) -> dict[str, int]:
+        """How many documents each collection holds."""
+        return {"messages": len(self._loc["m"]), "replies": len(self._loc["r"]),
+                "conversations": len(self._loc["c"]),
+                "checkpoints": len(self._main.table("checkpoints", cache_size=0)),
+                "records": len(self._main.table("records", cache_size=0))}
+
     def parked(self) -> list[Doc]:
         docs = [d for k in sorted(self._parked) if (d := self._get("m", k)) is not None]
         return sorted(docs, key=lambda d: d.get("received_at", ""))
@@ -299,6 +317,17 @@ class TinyStore:
     def replies_since(self, since: datetime) -> int:
         cutoff = since.isoformat()
         return sum(1 for _, _, at, _ in self._reply_info.values() if at >= cutoff)
+
+    def claim_replies(self, ids: Iterable[str], owner: str, now: datetime) -> list[Doc]:
+        """One process writes this store, so every due reply asked for is claimed."""
+        batch = Batch()
+        for rid in ids:
+            doc = self._get("r", rid)
+            new = claimed(doc, owner, now) if doc is not None else None
+            if new is not None:
+                batch.put_reply(new)
+        self.commit(batch)
+        return list(batch.replies.values())
 
     def checkpoint(self, mailbox: str) -> Doc | None:
         doc = self._main.table("checkpoints", cache_size=0).get(doc_id=_stable_id(mailbox))
@@ -441,6 +470,30 @@ class TinyStore:
                                  subj=doc.get("subject_key"), last=doc.get("last_at", ""))
                 lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
         atomic_write(self._journal_path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+    def rewrite_records(self, change: Callable[[Doc], Doc | None]) -> int:
+        """Replace each small record by `change(record)`, or drop it when that is None;
+        returns how many changed. For erasure: records otherwise only merge."""
+        table = self._main.table("records", cache_size=0)
+        changed = 0
+        for doc in table.all():
+            new = change(dict(doc))
+            if new == dict(doc):
+                continue
+            table.remove(doc_ids=[doc.doc_id])
+            if new is not None:
+                table.insert(Document(new, doc_id=_stable_id(str(new.get("id", "")))))
+            changed += 1
+        if changed:
+            self._main_storage.flush()
+        return changed
+
+    def reindex(self) -> None:
+        """Rewrite the journal from the documents as they are now and reload the index
+        (after an erasure, so no old lookup value is left in any file)."""
+        self.compact_journal()
+        self._reset_index()
+        self._load_journal()
 
     def close(self) -> None:
         for _db, storage in self._open.values():

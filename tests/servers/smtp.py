@@ -75,6 +75,9 @@ class _State:
     rejected: list[tuple[str, int, str]] = field(default_factory=list)
     relay_errors: list[str] = field(default_factory=list)
     connections: int = 0
+    gate: threading.Event | None = None  # set while DATA is being held (see hold())
+    held: int = 0
+    accept_held: bool = True
 
 
 class _Handler:
@@ -127,6 +130,15 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.state.lock:
+            gate = self.state.gate
+            if gate is not None:
+                self.state.held += 1
+                self.state.lock.notify_all()
+        if gate is not None:
+            await asyncio.to_thread(gate.wait)
+            if not self.state.accept_held:
+                return "451 4.3.0 Held message dropped by test"
         failure = self._take_failure("DATA")
         # A null reverse-path (bounces, vacation replies) is recorded as "".
         mail_from = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
@@ -247,6 +259,10 @@ class SmtpServer:
     def stop(self) -> None:
         """Stop listening and drop open connections; recorded messages are kept."""
         controller, self._controller = self._controller, None
+        with self._state.lock:
+            gate = self._state.gate
+        if gate is not None:
+            gate.set()  # never leave a handler waiting on a server that is going away
         if controller is not None:
             controller.stop()
 
@@ -269,6 +285,31 @@ class SmtpServer:
         with self._state.lock:
             for _ in range(n):
                 self._state.failures.append(_Failure(stage, code, message))
+
+    def hold(self) -> None:
+        """From now on keep each message's DATA unanswered until release(): the client
+        has sent the message and waits for the verdict (a crash can be staged there)."""
+        with self._state.lock:
+            self._state.gate = threading.Event()
+            self._state.held = 0
+
+    def wait_held(self, count: int = 1, timeout: float = 30.0) -> None:
+        """Wait until count messages are being held at DATA."""
+        deadline = time.monotonic() + timeout
+        with self._state.lock:
+            while self._state.held < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self._state.held} of {count} messages held")
+                self._state.lock.wait(remaining)
+
+    def release(self, accept: bool = True) -> None:
+        """Answer the held messages: accept (record them) or drop them, then stop holding."""
+        with self._state.lock:
+            gate, self._state.gate = self._state.gate, None
+            self._state.accept_held = accept
+        if gate is not None:
+            gate.set()
 
     def refuse_recipient(self, address: str, code: int = 550, message: str | None = None) -> None:
         """Always answer RCPT TO:<address> with code."""
