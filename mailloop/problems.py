@@ -152,8 +152,10 @@ def fix_problem(store: Any, slug: str, *, note: str, ref: str | None, by: str,
                 now: datetime) -> tuple[Batch, Doc]:
     """Record that `slug` is fixed; every linked conversation reaches `fixed`."""
     problem = require(store, slug)
+    # `fixed_at` and `fixed_ref` (the latest fix) are what the newsletter's "Fixes shipped"
+    # reads; the events keep every fix.
     problem = {**with_event(problem, "fixed", now, by, note=note, ref=ref),
-               "status": FIXED_STATUS}
+               "status": FIXED_STATUS, "fixed_at": iso(now), "fixed_ref": ref}
     batch = Batch()
     for cid in problem.get("conversations", []):
         conv = store.conversation(cid)
