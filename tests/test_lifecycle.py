@@ -196,3 +196,66 @@ def test_forged_and_misdirected_staff_replies_are_refused(config: Path) -> None:
         assert staff["accepted"] is False
         if reason:
             assert reason in staff["reason"]
+
+
+def test_followup_skips_opted_out_bounced_and_recently_followed_up_customers(
+        config: Path) -> None:
+    import json
+
+    from mailloop.model import ReplyState
+    from mailloop.records import with_state
+    from mailloop.store.base import Batch
+    from tests.loop_story import cli
+
+    settings = load_settings(config)
+    for n in range(4):
+        _deliver_complaint(settings, n)
+    run_once(settings)
+    cli(config, "problem", "open", "double-charge", "--title", "Charged twice", "--match",
+        "charged twice")
+    cli(config, "problem", "fixed", "double-charge", "--note", "Fixed.")
+    store = open_store(settings)
+    try:
+        batch = Batch()
+        batch.records["optout:c0@example.org"] = {"customer": "c0@example.org",
+                                                  "at": "2026-11-20T10:00:00+00:00"}
+        ack = next(r for r in store.replies() if r["to"] == ["c1@example.org"])
+        batch.put_reply(with_state(ack, ReplyState.BOUNCED, NOW, status="5.1.1"))
+        store.commit(batch)
+    finally:
+        store.close()
+    # c2 got a second chance about another problem a moment ago.
+    cli(config, "problem", "open", "other", "--title", "Other", "--match", "acceptable")
+    cli(config, "problem", "fixed", "other", "--note", "Fixed too.")
+    first = json.loads(cli(config, "followup", "other", "--format", "json"))
+    assert sorted(r["address"] for r in first["recipients"]) == ["c2@example.org",
+                                                                  "c3@example.org"]
+    dry = json.loads(cli(config, "followup", "double-charge", "--dry-run", "--format", "json"))
+    assert dry["recipients"] == []
+    reasons = {s["address"]: s["reason"] for s in dry["skipped"]}
+    assert reasons["c0@example.org"] == "opted out on 2026-11-20"
+    assert reasons["c1@example.org"] == "a reply to this address bounced"
+    assert reasons["c2@example.org"].startswith("got a second chance in the last 14 days")
+
+
+def test_a_forged_unsubscribe_opts_nobody_out(config: Path) -> None:
+    from tests.helpers import email_bytes
+
+    settings = load_settings(config)
+    _deliver_complaint(settings, 1)
+    run_once(settings)
+    deliver(settings.inbox_path, email_bytes(
+        sender="c1@example.org", to="feedback+u.aaaa.bbbb@example.com", subject="unsubscribe",
+        body="unsubscribe", message_id="forged-optout@example.org"))
+    before = len(outbox(settings))
+    run_once(settings)
+    assert len(outbox(settings)) == before  # never answered
+    store = open_store(settings)
+    try:
+        assert store.records("optout:") == []
+        doc = next(d for d in store.iter_messages()
+                   if d["message_id"] == "forged-optout@example.org")
+        assert doc["verdict"]["kind"] == "unsubscribe"
+        assert "refused" in doc["verdict"]["reason"]
+    finally:
+        store.close()
