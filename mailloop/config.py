@@ -157,6 +157,64 @@ class StaffConfig(_Section):
     # receiving server named here (its authserv-id), not one the sender wrote.
     require_authentication_results: bool = False
     authserv_id: str = ""
+    # Who gets OforA notifications for a message whose topic no [[ofora_staff]] team
+    # covers ("Name <address>" or an address); empty: nobody.
+    ofora_default: list[str] = Field(default_factory=list)
+
+
+class OforaStaff(_Section):
+    """The staff who answer OforAs about one topic, by email."""
+
+    topic: str
+    emails: list[str]  # "Name <address>" or an address
+
+
+Stage = Literal["acknowledged", "moved", "fixed", "boosted"]
+
+
+def _default_targets() -> dict[Stage, str]:
+    return {"acknowledged": "5m", "moved": "48h"}
+
+
+class LoopConfig(_Section):
+    """Closing the loop on OforAs: stage targets, outcome window, second chances."""
+
+    # A Smile from the customer within this many days of a second chance (or of their
+    # OforA, for the critic-to-champion rate) makes them a champion; no answer within
+    # it is `no_answer`.
+    champion_window_days: int = Field(default=30, ge=1)
+    # Targets per stage, e.g. { acknowledged = "5m", moved = "48h" }: units s, m, h, d.
+    # acknowledged, moved and fixed count from `listened`; boosted from `fixed`.
+    targets: dict[Stage, str] = Field(default_factory=_default_targets)
+    # No second chance to a customer who got one (for any problem) in these many days.
+    followup_quiet_days: int = Field(default=14, ge=0)
+    followup_per_minute: int = Field(default=60, ge=1)  # the campaign's rate limit
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> LoopConfig:
+        for stage, value in self.targets.items():
+            try:
+                parse_duration(value)
+            except ValueError as exc:
+                raise ValueError(f"loop.targets.{stage} = {value!r}: {exc}") from None
+        return self
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str) -> float:
+    """Seconds in "90s", "5m", "48h", "7d"."""
+    text = value.strip().lower()
+    if len(text) < 2 or text[-1] not in _UNITS:
+        raise ValueError("expected a number and a unit: s, m, h or d (e.g. \"48h\")")
+    try:
+        number = float(text[:-1])
+    except ValueError:
+        raise ValueError("expected a number and a unit: s, m, h or d (e.g. \"48h\")") from None
+    if number < 0:
+        raise ValueError("a target cannot be negative")
+    return number * _UNITS[text[-1]]
 
 
 class Rule(_Section):
@@ -165,13 +223,14 @@ class Rule(_Section):
     when: Literal["smile", "ofora", "both", "neither", "review", "any"]
     acknowledge: str | None = None  # template name
     notify_managers: bool = False  # send managers a Smile notification they can answer
+    notify_staff: bool = False  # send the topic's staff an OforA notification they can answer
 
 
 def _default_rules() -> list[Rule]:
     return [
         Rule(when="review", acknowledge="ack_neutral"),
-        Rule(when="both", acknowledge="ack_ofora", notify_managers=True),
-        Rule(when="ofora", acknowledge="ack_ofora"),
+        Rule(when="both", acknowledge="ack_ofora", notify_managers=True, notify_staff=True),
+        Rule(when="ofora", acknowledge="ack_ofora", notify_staff=True),
         Rule(when="smile", acknowledge="ack_smile", notify_managers=True),
         Rule(when="neither", acknowledge="ack_neutral"),
     ]
@@ -246,6 +305,8 @@ class Settings(BaseSettings):
     retention: RetentionConfig = RetentionConfig()
     reps: list[Rep] = Field(default_factory=list)
     managers: list[Manager] = Field(default_factory=list)
+    ofora_staff: list[OforaStaff] = Field(default_factory=list)
+    loop: LoopConfig = LoopConfig()
     topics: list[TopicRule] = Field(default_factory=list)
     rules: Annotated[list[Rule], Field(default_factory=_default_rules)]
     newsletter: NewsletterConfig = NewsletterConfig()

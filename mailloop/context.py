@@ -36,6 +36,17 @@ class Company(_Frozen):
                            examples=["The Customer Care team"])
 
 
+class Problem(_Frozen):
+    slug: str = Field(description="The problem's short name.", examples=["double-charge"])
+    title: str = Field("", description="Its title from `problem open --title`.",
+                       examples=["Some customers were charged twice"])
+    note: str = Field("", description="What we are doing (problem notify --note), or "
+                        "what changed (problem fixed --note).",
+                        examples=["We have refunded every double charge."])
+    ref: str = Field("", description="The tracker reference of the fix, if given.",
+                     examples=["BILL-142"])
+
+
 class TemplateContext(_Frozen):
     customer: Person = Field(description="The customer who wrote.",
                              examples=[{"name": "Maria García", "first_name": "Maria",
@@ -71,6 +82,10 @@ class TemplateContext(_Frozen):
     note: str = Field("", description="A note from mailloop to staff: why a reply was "
                       "refused, or what was sent.",
                       examples=["Your thank-you was sent to maria@example.org."])
+    problem: Problem | None = Field(None, description="The known problem a problem_update "
+                                    "or second_chance is about.")
+    offer: str = Field("", description="The offer a second chance makes (followup --offer).",
+                       examples=["20% off your next order"])
     company: Company = Field(description="Company settings.",
                              examples=[{"name": "Example Co.", "website": "https://example.com",
                                         "signature": "The Customer Care team"}])

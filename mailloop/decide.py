@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from mailloop.config import Rule, Settings
 from mailloop.model import Action, ActionKind, Address, Inbound, Tags, Verdict
+from mailloop.staff import parse_person
 
 NEUTRAL_TEMPLATE = "ack_neutral"
 
@@ -58,6 +59,23 @@ def _manager_addresses(settings: Settings) -> tuple[Address, ...]:
     return tuple(Address(m.name, m.email) for m in settings.managers)
 
 
+def staff_for_topics(settings: Settings, topics: tuple[str, ...] | list[str]
+                     ) -> tuple[Address, ...]:
+    """Who answers OforAs about these topics: the [[ofora_staff]] teams for them, else
+    staff.ofora_default (which may be nobody)."""
+    found: dict[str, Address] = {}
+    for team in settings.ofora_staff:
+        if team.topic in topics:
+            for entry in team.emails:
+                person = parse_person(entry, settings)
+                found.setdefault(person.key, person)
+    if not found:
+        for entry in settings.staff.ofora_default:
+            person = parse_person(entry, settings)
+            found.setdefault(person.key, person)
+    return tuple(found.values())
+
+
 def decide(msg: Inbound, verdict: Verdict, tags: Tags, settings: Settings,
            limits: Limits) -> Decision:
     if not verdict.answerable:
@@ -84,6 +102,11 @@ def decide(msg: Inbound, verdict: Verdict, tags: Tags, settings: Settings,
         recipients = _manager_addresses(settings)
         if recipients:
             actions.append(Action(ActionKind.NOTIFY_MANAGERS, template="manager_notification",
+                                  to=recipients, reason=f"rule when={rule.when}"))
+    if rule.notify_staff and tags.ofora:
+        recipients = staff_for_topics(settings, tags.topics)
+        if recipients:
+            actions.append(Action(ActionKind.NOTIFY_STAFF, template="ofora_notification",
                                   to=recipients, reason=f"rule when={rule.when}"))
     if not actions:
         reason = "; ".join(held) or "rule sends nothing"

@@ -95,6 +95,7 @@ class VerdictKind(enum.StrEnum):
     SKIP = "skip"  # recorded, never answered (robots, loops, our own mail, rate limits)
     BOUNCE = "bounce"  # a delivery report for one of our replies
     MANAGER_REPLY = "manager_reply"  # a staff answer to a notification
+    UNSUBSCRIBE = "unsubscribe"  # sent to a List-Unsubscribe address: recorded, never answered
     PARK = "park"  # cannot be handled now: kept for an operator
 
 
@@ -174,6 +175,7 @@ NO_TAGS = Tags(smile=False, ofora=False)
 class ActionKind(enum.StrEnum):
     ACKNOWLEDGE = "acknowledge"
     NOTIFY_MANAGERS = "notify_managers"
+    NOTIFY_STAFF = "notify_staff"  # an OforA notification staff can answer by email
     NOTIFY_REP = "notify_rep"
     FORWARD = "forward"
     RECORD_ONLY = "record_only"

@@ -22,6 +22,8 @@ class Outcome:
     # Changes this message makes to documents of other messages and its conversation.
     message_updates: tuple[dict[str, Any], ...] = ()
     conversation_updates: dict[str, Any] = field(default_factory=dict)
+    # Small records to write with it (problem links, opt-outs, staff notes), by id.
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed_step: str | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)

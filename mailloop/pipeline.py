@@ -24,11 +24,13 @@ from mailloop.model import (
     Verdict,
     VerdictKind,
 )
+from mailloop.optout import unsubscribe_outcome
 from mailloop.outcome import Outcome
 from mailloop.outgoing import context_for, customer_reply_to, make_outgoing
+from mailloop.problems import auto_links
 from mailloop.render.language import customer_locales
 from mailloop.screen import screen
-from mailloop.staff_replies import notifications, staff_outcome
+from mailloop.staff_replies import notifications, ofora_notifications, staff_outcome
 from mailloop.thread import ThreadView, thread
 from mailloop.tokens import (
     CUSTOMER_TOKEN,
@@ -47,6 +49,8 @@ class PipelineView(ThreadView, Protocol):
     def message(self, key: str) -> dict[str, Any] | None: ...
     def replies_to_since(self, address: str, since: datetime, kinds: Any) -> int: ...
     def replies_since(self, since: datetime) -> int: ...
+    def record(self, record_id: str) -> dict[str, Any] | None: ...
+    def records(self, prefix: str) -> list[dict[str, Any]]: ...
 
 
 def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Outcome:
@@ -58,6 +62,9 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Ou
         verdict = screen(msg, tools.settings)
         if verdict.kind is VerdictKind.PARK:
             return Outcome(msg, verdict, failed_step="parse", error=verdict.reason)
+        if verdict.kind is VerdictKind.UNSUBSCRIBE:
+            step = "unsubscribe"
+            return unsubscribe_outcome(msg, verdict, tools, view, now)
         step = "thread"
         ref = thread(msg, view, token_conversation=_token_conversation(msg, tools, now))
         if verdict.kind is VerdictKind.MANAGER_REPLY:
@@ -73,7 +80,13 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Ou
         step = "render"
         replies = tuple(out for action in decision.actions
                         for out in _render(action, msg, ref, tags, tools, now))
-        return Outcome(msg, verdict, ref, tags, decision, replies)
+        if not tags.ofora:
+            return Outcome(msg, verdict, ref, tags, decision, replies)
+        step = "link"
+        records, updates = auto_links(ref.conversation_id, msg.sender.key if msg.sender else "",
+                                      f"{msg.subject}\n{msg.text}", tags.topics, view, now)
+        return Outcome(msg, verdict, ref, tags, decision, replies, records=records,
+                       conversation_updates=updates)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         return Outcome(
@@ -130,4 +143,6 @@ def _render(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, too
                               reply_to=customer_reply_to(tools, ref, now))]
     if action.kind is ActionKind.NOTIFY_MANAGERS and conversation:
         return notifications(tools, action, context, msg.key, conversation, now)
+    if action.kind is ActionKind.NOTIFY_STAFF and conversation:
+        return ofora_notifications(tools, action, context, msg.key, conversation, now)
     return []

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailloop.compose import to_bytes
+from mailloop.lifecycle import LISTENED, merge_conversation
 from mailloop.model import (
     FINAL_REPLY_STATES,
     DeliveryReport,
@@ -79,7 +80,9 @@ def message_doc(outcome: Outcome, *, mailbox: str, timezone: str, now: datetime)
         staff = outcome.staff
         doc["staff"] = {"accepted": staff.accepted, "reason": staff.reason,
                         "manager": staff.manager.email if staff.manager else None,
-                        "answers": staff.customer_key, "skip": staff.skip, "rep": staff.rep}
+                        "answers": staff.customer_key, "skip": staff.skip, "rep": staff.rep,
+                        "mode": staff.mode, "problem": staff.problem,
+                        "gesture": staff.gesture, "note": staff.note}
     if outcome.parked:
         doc["error"] = {"step": outcome.failed_step, "message": outcome.error,
                         "traceback": outcome.details.get("traceback", "")}
@@ -121,8 +124,10 @@ def conversation_doc(outcome: Outcome, existing: Doc | None, *, timezone: str) -
     for topic in outcome.tags.topics:
         if topic not in doc["topics"]:
             doc["topics"].append(topic)
-    if outcome.tags.ofora:
-        doc["stages"].setdefault("listened", at)
+    if outcome.tags.ofora and LISTENED not in doc["stages"]:
+        doc["stages"][LISTENED] = at
+        doc["stage_by"] = {**doc.get("stage_by", {}), LISTENED: "mailloop: received, tagged "
+                           + ("+".join(outcome.tags.labels))}
     return doc
 
 
@@ -171,7 +176,8 @@ def record_outcome(outcome: Outcome, batch: Batch, view: Any, *, mailbox: str, t
         existing = batch.conversations.get(cid) or view.conversation(cid)
         conv = conversation_doc(outcome, existing, timezone=timezone)
         if conv is not None:
-            batch.put_conversation({**conv, **outcome.conversation_updates})
+            batch.put_conversation(merge_conversation(conv, outcome.conversation_updates))
+    batch.records.update(outcome.records)
     for updated in outcome.message_updates:
         batch.put_message(updated)
     for out in outcome.replies:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from mailloop.config import Settings
 from mailloop.model import Inbound, Verdict, VerdictKind
-from mailloop.tokens import STAFF_TOKEN, find_token, token_kind
+from mailloop.tokens import STAFF_TOKEN, UNSUBSCRIBE_TOKEN, find_token, token_kind
 from mailloop.verp import is_bounce_token
 
 LOOP_HEADER = "X-Mailloop-Loop"
@@ -114,6 +114,16 @@ def _staff_reply(msg: Inbound, settings: Settings) -> Verdict | None:
     return None
 
 
+def _unsubscribe(msg: Inbound, settings: Settings) -> Verdict | None:
+    ours = settings.delivery.from_address
+    for addr in (*msg.to, *msg.cc):
+        token = find_token(addr.email, ours)
+        if token is not None and token_kind(token) == UNSUBSCRIBE_TOKEN:
+            return Verdict(VerdictKind.UNSUBSCRIBE, "list-unsubscribe",
+                           "sent to a List-Unsubscribe address: an opt-out, never answered")
+    return None
+
+
 def _auto_submitted(msg: Inbound, settings: Settings) -> Verdict | None:
     value = msg.header("auto-submitted")
     if value is not None and value.split(";")[0].strip().lower() != "no":
@@ -166,6 +176,7 @@ _RULES: tuple[Callable[[Inbound, Settings], Verdict | None], ...] = (
     _own_mail,
     _delivery_report,
     _return_path_mail,
+    _unsubscribe,
     _staff_reply,
     _auto_submitted,
     _null_sender,

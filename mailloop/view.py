@@ -50,6 +50,15 @@ class BatchView:
                 return doc
         return self.repo.recent_conversation(sender, subject, since)
 
+    def record(self, record_id: str) -> Doc | None:
+        return self.batch.records.get(record_id) or self.repo.record(record_id)
+
+    def records(self, prefix: str) -> list[Doc]:
+        found = {d["id"]: d for d in self.repo.records(prefix)}
+        found.update({rid: {**d, "id": rid} for rid, d in self.batch.records.items()
+                      if rid.startswith(prefix)})
+        return list(found.values())
+
     def _pending(self) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
         """The batch's replies the store does not hold yet: (created_at, kind) per
         recipient, and every created_at. Kept up to date as the batch grows, so a

@@ -32,7 +32,9 @@ from tests.helpers import email_bytes
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "templates"
 NAMES = {"ack_smile", "ack_ofora", "ack_neutral", "manager_notification", "manager_thanks",
-         "rep_recognition", "manager_confirmation", "manager_rejected"}
+         "rep_recognition", "manager_confirmation", "manager_rejected",
+         "ofora_notification", "staff_answer", "staff_confirmation", "problem_update",
+         "second_chance"}
 HOSTILE = "<script>alert(1)</script>{{ 7*7 }}\r\nBcc: victim@example.org"
 
 

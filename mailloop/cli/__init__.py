@@ -38,6 +38,10 @@ for module in (run, check, classify, status, templates, outbox, store, evaluate,
 for module in (explain, parked, privacy):
     module.register(app)
 
+from mailloop.cli import loop  # noqa: E402  (last: it adds `report loop` to the report group)
+
+loop.register(app)
+
 
 def main() -> None:
     app()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from mailloop.context import Company, Person, TemplateContext
+from mailloop.context import Company, Person, Problem, TemplateContext
 
 _MARIA = Person(name="Maria García", first_name="Maria", email="maria@example.org")
 _JENNY = Person(name="Jenny Alvarez", first_name="Jenny", email="jenny.alvarez@example.com")
@@ -18,6 +18,9 @@ _DANA = Person(name="Dana Lee", first_name="Dana", email="dana.lee@example.com")
 _HOSTILE = ("<script>alert(1)</script><b>bold</b> [link](https://evil.example) "
             "\r\nBcc: victim@example.org\r\n")
 _HOSTILE_FIRST = "<b>Bo</b>\r\nBcc: victim@example.org"
+_PROBLEM = Problem(slug="double-charge", title="Some customers were charged twice",
+                   note="We fixed the payment retry and refunded every second charge.",
+                   ref="BILL-142")
 _RECEIVED = datetime(2026, 11, 24, 8, 30, tzinfo=timezone(timedelta(hours=1)))
 
 
@@ -36,6 +39,8 @@ def sample_contexts(company: Company | None = None) -> dict[str, TemplateContext
             "received": _RECEIVED,
             "message": "Thank you so much for telling us!",
             "note": "Your thank-you was sent to maria@example.org.",
+            "problem": _PROBLEM,
+            "offer": "a month free",
             "company": company,
         }
         base.update(values)

@@ -171,8 +171,12 @@ class TinyStore:
                 pending.append(entry)
         for entry in pending:
             # Written ahead of a commit that may not have finished: keep only what landed.
+            # An update of a document that existed before landed only if the segment holds
+            # the new version (a reply's state is what the ledger's recovery looks up).
             table = self._table(entry["p"], _TABLES[entry["t"]])
-            if table.get(doc_id=entry["d"]) is not None:
+            doc = table.get(doc_id=entry["d"])
+            if doc is not None and (entry["t"] != "r" or doc.get("state", "") == entry.get(
+                    "st", "")):
                 self._index(entry)
         if pending:
             self._seq = max(e["s"] for e in pending)
