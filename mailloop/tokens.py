@@ -3,24 +3,28 @@
 `feedback+m.PAYLOAD.SIG@example.com`: the kind (`c` a customer's reply to our
 acknowledgement, `m` a staff reply, `u` an unsubscribe), a payload naming the
 conversation, the person it was issued to and an expiry, and an HMAC-SHA256
-over all of it with the configured secret. Base32
-in lower case survives servers that fold the case of local parts, and the whole
-local part stays within the 64 characters RFC 5321 allows.
+over all of it with the configured secret. Base32 in lower case survives servers
+that fold the case of local parts. The payload is packed in binary (our
+conversation ids and person keys as bytes, the expiry as a day number), so a
+typical token is 39 characters and `feedback+m.TOKEN` stays well within the 64
+characters RFC 5321 allows a local part.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mailloop.config import Settings
 
-_SIG_BYTES = 10
+_SIG_BYTES = 8  # a 64-bit tag: forging one takes 2**63 tries on average
 CUSTOMER_TOKEN = "c"
 STAFF_TOKEN = "m"
 UNSUBSCRIBE_TOKEN = "u"
@@ -54,10 +58,51 @@ def _sign(secret: bytes, kind: str, payload: str) -> str:
     return _b32(mac[:_SIG_BYTES])
 
 
+# Compact forms of the fields, each behind a one-byte tag; anything else is kept as text.
+_CONVERSATION_ID = re.compile(r"^c[0-9a-f]{11}$")  # thread.new_conversation_id
+_PERSON_KEY = re.compile(r"^([a-z]{1,2}:)?([a-z2-7]{8})$")  # staff.person_key, maybe prefixed
+_TEXT, _PACKED = 0, 1
+
+
+def _pack_text(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    if len(raw) > 255:
+        raise ValueError("token field too long")
+    return bytes([_TEXT, len(raw)]) + raw
+
+
+def _pack_conversation(value: str) -> bytes:
+    if _CONVERSATION_ID.match(value):
+        return bytes([_PACKED]) + bytes.fromhex("0" + value[1:])
+    return _pack_text(value)
+
+
+def _pack_person(value: str) -> bytes:
+    match = _PERSON_KEY.match(value)
+    if match:
+        prefix = (match.group(1) or "").encode("ascii")
+        return bytes([_PACKED, len(prefix)]) + prefix + _unb32(match.group(2))
+    return _pack_text(value)
+
+
+def _unpack(data: bytes, at: int, packed_len: int, packed: str) -> tuple[str, int]:
+    tag = data[at]
+    if tag == _TEXT:
+        size = data[at + 1]
+        return data[at + 2:at + 2 + size].decode("utf-8"), at + 2 + size
+    if packed == "conversation":
+        return "c" + data[at + 1:at + 1 + packed_len].hex()[1:], at + 1 + packed_len
+    size = data[at + 1]
+    prefix = data[at + 2:at + 2 + size].decode("ascii")
+    start = at + 2 + size
+    return prefix + _b32(data[start:start + packed_len]), start + packed_len
+
+
 def make_token(secret: bytes, kind: str, conversation: str, person: str,
                expires: datetime) -> str:
-    days = max(0, (expires - _EPOCH).days)
-    payload = _b32(f"{conversation}|{person}|{days}".encode())
+    days = max(0, min(0xFFFF, (expires - _EPOCH).days))
+    data = days.to_bytes(2, "big") + _pack_conversation(conversation) + _pack_person(person)
+    payload = _b32(data)
     return f"{kind}.{payload}.{_sign(secret, kind, payload)}"
 
 
@@ -69,9 +114,14 @@ def verify_token(secret: bytes, token: str, *, now: datetime) -> Token:
     if not hmac.compare_digest(sig, _sign(secret, kind, payload)):
         raise TokenError("token signature does not verify")
     try:
-        conversation, person, days = _unb32(payload).decode("utf-8").split("|")
-        expires = _EPOCH + timedelta(days=int(days), hours=23, minutes=59)
-    except (ValueError, UnicodeDecodeError):
+        data = _unb32(payload)
+        days = int.from_bytes(data[:2], "big")
+        conversation, at = _unpack(data, 2, 6, "conversation")
+        person, at = _unpack(data, at, 5, "person")
+        if at != len(data):
+            raise ValueError("trailing bytes")
+        expires = _EPOCH + timedelta(days=days, hours=23, minutes=59)
+    except (ValueError, IndexError, UnicodeDecodeError, binascii.Error):
         raise TokenError("malformed token payload") from None
     if now > expires:
         raise TokenError(f"token expired on {expires.date().isoformat()}")
