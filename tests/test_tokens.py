@@ -14,7 +14,6 @@ from mailloop.tokens import (
     token_address,
     verify_token,
 )
-
 from tests.helpers import NOW
 
 KEY = b"token-test-key"
