@@ -146,3 +146,47 @@ def test_a_corrupt_segment_is_a_clear_error(tmp_path: Path) -> None:
     again = TinyStore(tmp_path / "s.json")
     with pytest.raises(StoreError, match=r"2026-11\.001\.json"):
         again.message("k1")
+
+
+def test_records_survive_a_crash_before_the_main_file_is_written(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k0"))
+    store.commit(b)
+    store.close()
+    before = (tmp_path / "s.json").read_bytes()
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k1"))
+    b.records["optout:a@x"] = {"at": T0.isoformat()}
+    store.commit(b)
+    store.close()
+    # The crash: segments and journal were written, the main file was not.
+    (tmp_path / "s.json").write_bytes(before)
+    again = TinyStore(tmp_path / "s.json")
+    assert again.message("k1") is not None
+    assert again.record("optout:a@x") == {"at": T0.isoformat(), "id": "optout:a@x"}
+
+
+def test_records_of_an_unfinished_commit_never_come_back(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k0"))
+    store.commit(b)
+    store.close()
+    # A commit cut short after its journal lines: no segment, no end marker, no main file.
+    with (tmp_path / "s.d" / "index.jsonl").open("a") as fh:
+        fh.write(json.dumps({"s": 2, "t": "m", "id": "lost", "p": "2026-11.001.json", "d": 9,
+                             "mid": "lost@x", "h": "h-lost"}) + "\n")
+        fh.write(json.dumps({"s": 2, "t": "rec", "id": "followup:p:a@x",
+                             "doc": {"id": "followup:p:a@x"}}) + "\n")
+    again = TinyStore(tmp_path / "s.json")
+    assert again.record("followup:p:a@x") is None and again.message("lost") is None
+    b = Batch()
+    b.put_message(message("k2"))
+    again.commit(b)
+    again.close()
+    third = TinyStore(tmp_path / "s.json")
+    assert third.record("followup:p:a@x") is None
+    assert third.messages_by_message_id("lost@x") == [] and not third.has_content("h-lost")
+    assert third.message("k2") is not None

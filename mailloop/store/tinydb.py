@@ -112,6 +112,7 @@ class _Loc:
 
 
 _TABLES = {"m": "messages", "r": "replies", "c": "conversations"}
+_RECORD, _END = "rec", "end"  # journal lines that carry a small record, or seal a commit
 
 
 class TinyStore:
@@ -157,6 +158,8 @@ class TinyStore:
         except FileNotFoundError:
             return
         pending: list[dict[str, Any]] = []
+        records: list[dict[str, Any]] = []
+        ended: set[int] = set()
         lines = raw.split(b"\n")
         for line in lines:
             if not line.strip():
@@ -165,10 +168,22 @@ class TinyStore:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash: its commit never completed
-            if entry["s"] <= self._seq:
+            if entry["t"] == _END:
+                ended.add(entry["s"])
+            elif entry["t"] == _RECORD:
+                if entry["s"] > self._seq:
+                    records.append(entry)
+            elif entry["s"] <= self._seq:
                 self._index(entry)
             else:
                 pending.append(entry)
+        # Records of a commit whose segments were all written, but whose main file was not.
+        landed = [r for r in records if r["s"] in ended]
+        if landed:
+            table = self._main.table("records", cache_size=0)
+            for rec in landed:
+                table.upsert(Document(rec["doc"], doc_id=_stable_id(rec["id"])))
+            self._main_storage.flush()
         for entry in pending:
             # Written ahead of a commit that may not have finished: keep only what landed.
             # An update of a document that existed before landed only if the segment holds
@@ -178,8 +193,14 @@ class TinyStore:
             if doc is not None and (entry["t"] != "r" or doc.get("state", "") == entry.get(
                     "st", "")):
                 self._index(entry)
-        if pending:
-            self._seq = max(e["s"] for e in pending)
+        if pending or records:
+            # Seal what landed and rewrite the journal without what did not, so the lines of
+            # an unfinished commit are never read as committed later.
+            self._seq = max(e["s"] for e in (*pending, *records))
+            self._main.table("meta", cache_size=0).upsert(Document({"seq": self._seq},
+                                                                   doc_id=1))
+            self._main_storage.flush()
+            self.compact_journal()
 
     def _index(self, e: dict[str, Any]) -> None:
         kind, ident = e["t"], e["id"]
@@ -418,13 +439,13 @@ class TinyStore:
             entries.append(entry)
             self._index(entry)
 
+        # Small records ride in the journal whole: they live in the main file, written
+        # last, and must not be lost when a crash comes between the segments and it.
+        entries.extend({"s": seq, "t": _RECORD, "id": rid, "doc": {**rec, "id": rid}}
+                       for rid, rec in batch.records.items())
         # 1. the journal, ahead of the data it describes
         if entries:
-            with self._journal_path.open("ab") as fh:
-                fh.write(b"".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"))
-                                  .encode("utf-8") + b"\n" for e in entries))
-                fh.flush()
-                os.fsync(fh.fileno())
+            self._append_journal(entries)
         # 2. the segments, one write each
         touched: set[str] = set()
         for (partition, table_name), docs in writes.items():
@@ -448,6 +469,9 @@ class TinyStore:
             touched.add(partition)
         for partition in touched:
             self._partition(partition)[1].flush()
+        if batch.records:
+            # Every segment is written: from here on the commit's records count.
+            self._append_journal([{"s": seq, "t": _END}])
         # 3. the main file: checkpoints, records, and the sequence number that seals the commit
         checkpoints = self._main.table("checkpoints", cache_size=0)
         for name, cp in batch.checkpoints.items():
@@ -458,6 +482,13 @@ class TinyStore:
         self._main.table("meta", cache_size=0).upsert(Document({"seq": seq}, doc_id=1))
         self._main_storage.flush()
         self._seq = seq
+
+    def _append_journal(self, entries: list[dict[str, Any]]) -> None:
+        with self._journal_path.open("ab") as fh:
+            fh.write(b"".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"))
+                              .encode("utf-8") + b"\n" for e in entries))
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def _index_new_message(self, entry: dict[str, Any]) -> None:
         ident = entry["id"]
