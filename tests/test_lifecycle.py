@@ -259,3 +259,30 @@ def test_a_forged_unsubscribe_opts_nobody_out(config: Path) -> None:
         assert "refused" in doc["verdict"]["reason"]
     finally:
         store.close()
+
+
+def test_overdue_conversations_go_into_the_digests(config: Path) -> None:
+    from datetime import UTC, datetime
+
+    from mailloop.render.live import LiveTemplates
+    from mailloop.reports.schedule import run_due
+
+    settings = load_settings(config, digests=[{"name": "billing-lead", "every": "daily",
+                                               "to": ["billing-lead@example.com"],
+                                               "tags": ["ofora"], "topics": ["billing"]}])
+    _deliver_complaint(settings, 1)
+    run_once(settings)
+    before = len(outbox(settings))
+    later = datetime.now(UTC) + timedelta(days=3)  # the complaint was never moved
+    store = open_store(settings)
+    try:
+        (conv,) = LoopData.from_store(store).conversations
+        done = run_due(settings, store, make_delivery(settings),
+                       LiveTemplates.from_settings(settings), later)
+    finally:
+        store.close()
+    assert [state for _, state in done] == ["sent"]
+    digest = outbox(settings)[before:]
+    assert len(digest) == 1 and digest[0]["To"] == "billing-lead@example.com"
+    text = " ".join(str(digest[0].get_body(("plain",)).get_content()).split())  # type: ignore[union-attr]
+    assert "Overdue conversations" in text and conv["id"] in text and "late for moved" in text

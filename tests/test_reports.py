@@ -340,7 +340,7 @@ def test_digests_go_out_once_per_period_and_never_empty(filled: Settings) -> Non
         {"name": "billing-lead", "to": ["billing-lead@example.com"], "every": "daily",
          "tags": ["ofora"], "topics": ["billing"], "send_hour": 8},
         {"name": "smiles", "to": ["team@example.com"], "every": "weekly", "tags": ["smile"]},
-    ])
+    ], loop={"targets": {}})  # no stage targets: no overdue conversation fills a digest here
     clock = {"now": datetime(2026, 11, 3, 14, 0, tzinfo=UTC)}  # 09:00 in New York
     store = open_store(settings)
     try:

@@ -70,6 +70,15 @@ class DigestItem(_Row):
     message_id: str = ""
 
 
+class OverdueItem(_Row):
+    conversation: str = Field(description="The conversation id (`mailloop conversation show`).")
+    customer: str = Field("", description="First name and initial.")
+    subject: str = ""
+    topics: list[str] = Field(default_factory=list)
+    stages: list[str] = Field(default_factory=list, description="Stages past their target.")
+    since: str = Field("", description="Local date and time the complaint arrived.")
+
+
 class DigestContext(TemplateContext):
     """What the `digest` template may use, beside the usual reply context."""
 
@@ -81,6 +90,8 @@ class DigestContext(TemplateContext):
     smiles: int = 0
     oforas: int = 0
     items: list[DigestItem] = Field(default_factory=list)
+    overdue: list[OverdueItem] = Field(default_factory=list,
+                                       description="OforA conversations past a stage target.")
 
 
 

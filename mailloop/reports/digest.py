@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from mailloop.config import DigestConfig, Settings
 from mailloop.context import Company, Person
+from mailloop.lifecycle import Lifecycle
 from mailloop.render.live import Renderer
 from mailloop.reports.common import credited_reps, is_feedback
-from mailloop.reports.contexts import DigestContext, DigestItem
+from mailloop.reports.contexts import DigestContext, DigestItem, OverdueItem
 from mailloop.reports.newsletter import _tidy_text, compose
 from mailloop.reports.periods import iso_week, local_midnight, months_between, week_start
 from mailloop.reports.redact import display_name, excerpt
@@ -82,6 +83,33 @@ def select(messages: Iterable[Doc], cfg: DigestConfig, matcher: TopicMatcher,
     return items
 
 
+def overdue_items(lives: Iterable[Lifecycle], cfg: DigestConfig, timezone: str
+                  ) -> list[OverdueItem]:
+    """The late OforA conversations this digest's team should hear about: all of them for a
+    digest of OforAs (or of everything), those of its topics when it names topics."""
+    if cfg.tags and "ofora" not in cfg.tags:
+        return []
+    zone = ZoneInfo(timezone)
+    out = []
+    for life in lives:
+        if not life.overdue:
+            continue
+        conv = life.conversation
+        topics = list(conv.get("topics", []))
+        if cfg.topics and not set(cfg.topics) & set(topics):
+            continue
+        try:
+            since = datetime.fromisoformat(str(conv.get("started_at", ""))).astimezone(zone)
+        except ValueError:
+            continue
+        out.append(OverdueItem(conversation=life.id,
+                               customer=display_name(conv.get("customer_name", "")),
+                               subject=str(conv.get("subject", "")), topics=topics,
+                               stages=list(life.overdue), since=f"{since:%Y-%m-%d %H:%M}"))
+    out.sort(key=lambda item: item.since)
+    return out[:MAX_ITEMS]
+
+
 @dataclass
 class Digest:
     subject: str
@@ -91,19 +119,19 @@ class Digest:
 
 
 def build(settings: Settings, store: ReportSource, templates: Renderer, cfg: DigestConfig,
-          period: Period) -> Digest | None:
-    """The digest for `period`, or None when no message matches."""
+          period: Period, overdue: list[OverdueItem] | None = None) -> Digest | None:
+    """The digest for `period`, or None when no message matches and nothing is overdue."""
     months = [m for m in months_between(period.start, period.end, settings.timezone)
               if m in set(store.months())]
     messages = store.iter_messages(months) if months else iter(())
     items = select(messages, cfg, TopicMatcher(settings.topics), period, settings.timezone)
-    if not items:
+    if not items and not overdue:
         return None
     context = DigestContext(
         customer=Person(), company=Company(**settings.company.model_dump()),
         digest_name=cfg.name, every=cfg.every, period=period.label, period_name=period.name,
         count=len(items), smiles=sum("Smile" in i.labels for i in items),
-        oforas=sum("OforA" in i.labels for i in items), items=items)
+        oforas=sum("OforA" in i.labels for i in items), items=items, overdue=overdue or [])
     rendered = templates.render(cfg.template, context, [settings.templates.default_locale])
     return Digest(rendered.subject, _tidy_text(rendered.text), rendered.html, len(items))
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from mailloop.config import DigestConfig, Settings
 from mailloop.delivery.base import Delivery, Envelope
+from mailloop.lifecycle import Lifecycle, LoopData
 from mailloop.model import ReplyState
 from mailloop.records import iso
 from mailloop.render.live import Renderer
@@ -141,16 +142,35 @@ def send_newsletter(settings: Settings, store: Repository, delivery: Delivery,
                                  "subject": letter.subject}, force=force)
 
 
+OVERDUE_MONTHS = 3  # how far back the digests look for late conversations
+
+
+def overdue_conversations(settings: Settings, store: Repository, now: datetime
+                          ) -> list[Lifecycle]:
+    """The OforA conversations of the last few months that are past a stage target."""
+    month = now.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m")
+    months = [add_months(month, -back) for back in range(OVERDUE_MONTHS)]
+    wanted = [m for m in months if m in set(store.months())]
+    if not wanted:
+        return []
+    lives = LoopData.from_store(store, wanted).lifecycles(settings, now)
+    return [life for life in lives if life.overdue]
+
+
 def run_due(settings: Settings, store: Repository, delivery: Delivery, templates: Renderer,
             now: datetime) -> list[tuple[str, str]]:
     """Build and send everything due; (record id, outcome) for each."""
     done: list[tuple[str, str]] = []
+    late: list[Lifecycle] | None = None
     for send in due_sends(settings, store, now):
         if send.kind == "newsletter":
             state = send_newsletter(settings, store, delivery, templates, send.period, now)
         else:
             assert send.digest is not None and send.window is not None
-            built = digests.build(settings, store, templates, send.digest, send.window)
+            if late is None:
+                late = overdue_conversations(settings, store, now)
+            built = digests.build(settings, store, templates, send.digest, send.window,
+                                  digests.overdue_items(late, send.digest, settings.timezone))
             details = {"kind": "digest", "digest": send.digest.name, "period": send.period}
             if built is None:
                 record_empty(store, send.record_id, now, details)
