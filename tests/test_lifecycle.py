@@ -5,9 +5,10 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -77,6 +78,19 @@ def test_the_whole_story_on_the_embedded_default(config: Path) -> None:
                 received=lambda: outbox(settings),
                 run=lambda: run_once(settings))
     story(mail, config)
+    # The loop feeds the newsletter's OforA section: this month's second chances and champions.
+    from mailloop.render.live import LiveTemplates
+    from mailloop.reports import newsletter
+    from mailloop.reports.source import open_source
+
+    source = open_source(settings)
+    try:
+        month = datetime.now(UTC).astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m")
+        letter = newsletter.build(settings, source, LiveTemplates.from_settings(settings), month)
+    finally:
+        source.close()
+    assert "Second chances sent: 3; 1 of those customers came back with a Smile." in " ".join(
+        letter.text.split())
 
 
 def test_staff_commands_are_read_from_the_first_lines() -> None:

@@ -57,6 +57,9 @@ class NewsletterContext(TemplateContext):
     rising_topics: list[str] = Field(default_factory=list, description="Topics rising.")
     unmatched: int = Field(0, description="OforAs no topic rule matched.")
     fixes: list[str] = Field(default_factory=list, description="Fixes shipped this month.")
+    second_chances: int = Field(0, description="Second chances sent this month.")
+    champions: int = Field(0, description="Of those, customers who answered with a Smile.")
+    recovery_rate: float | None = Field(None, description="champions / second_chances.")
 
 
 class DigestItem(_Row):

@@ -16,13 +16,16 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mailloop.config import Settings
 from mailloop.context import Company, Person
+from mailloop.lifecycle import LoopData
 from mailloop.render.live import Renderer
 from mailloop.reports import chart, views
 from mailloop.reports.common import is_smile
 from mailloop.reports.contexts import CHART_MARK, NewsletterContext, RankRow, TopicLine
+from mailloop.reports.loop import loop_report
 from mailloop.reports.periods import add_months
 from mailloop.reports.redact import attributed, excerpt, without_names
 from mailloop.reports.source import ReportSource
@@ -99,6 +102,25 @@ def first_name(name: str) -> str:
     return name.split()[0] if name.split() else ""
 
 
+LOOP_MONTHS = 3  # complaints whose second chance went out this month may be older
+
+
+def month_loop(store: ReportSource, settings: Settings, month: str) -> dict[str, Any]:
+    """The loop report's figures for second chances sent in `month`."""
+    months = [m for m in (add_months(month, -i) for i in range(LOOP_MONTHS - 1, -1, -1))
+              if m in set(store.months())]
+    conversations = {c["id"]: c for c in store.iter_conversations(months)}
+    replies = {r["id"]: r for r in store.iter_replies(months)}
+    data = LoopData(store.iter_messages(months), conversations.get, replies.get,
+                    store.records("followup:"))
+    zone = ZoneInfo(settings.timezone)
+    start = datetime(int(month[:4]), int(month[5:]), 1, tzinfo=zone)
+    nxt = add_months(month, 1)
+    end = datetime(int(nxt[:4]), int(nxt[5:]), 1, tzinfo=zone)
+    report = loop_report(data, settings, end, since=start)
+    return {key: report[key] for key in ("second_chances", "champions", "recovery_rate")}
+
+
 def build(settings: Settings, store: ReportSource, templates: Renderer, month: str,
           track: views.Track = views.no_progress) -> Newsletter:
     cfg = settings.newsletter
@@ -131,6 +153,7 @@ def build(settings: Settings, store: ReportSource, templates: Renderer, month: s
     used = [t for t in topics.topics if t.count]
     fixes = [str(r.get("title") or r.get("id")) for r in store.records("problem:")
              if str(r.get("fixed_at") or "").startswith(month)]
+    loop = month_loop(store, settings, month)
     context = NewsletterContext(
         customer=Person(), company=Company(**settings.company.model_dump()),
         month=month, month_name=month_name(month), team_mode=cfg.team_mode,
@@ -141,7 +164,8 @@ def build(settings: Settings, store: ReportSource, templates: Renderer, month: s
                 for t in used[:TOP_TOPICS]],
         new_topics=[t.topic for t in used if t.trend == "new"],
         rising_topics=[t.topic for t in used if t.trend == "rising"],
-        unmatched=topics.unmatched, fixes=fixes)
+        unmatched=topics.unmatched, fixes=fixes, second_chances=loop["second_chances"],
+        champions=loop["champions"], recovery_rate=loop["recovery_rate"])
     rendered = templates.render(cfg.template, context, [settings.templates.default_locale])
     image = chart.png(bars, title)
     cid = f"smiles-{month}.{hashlib.sha256(image).hexdigest()[:12]}@mailloop"

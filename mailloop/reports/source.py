@@ -26,6 +26,7 @@ class ReportSource(Protocol):
     def months(self) -> list[str]: ...
     def iter_messages(self, months: Iterable[str] | None = None) -> Iterator[Doc]: ...
     def iter_replies(self, months: Iterable[str] | None = None) -> Iterator[Doc]: ...
+    def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]: ...
     def records(self, prefix: str) -> list[Doc]: ...
 
 
@@ -74,6 +75,12 @@ class MonthFiles:
             cached = self._replies.get(path)
             yield from (cached if cached is not None else
                         self._read(path).get("replies", {}).values())
+
+    def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        wanted = set(months) if months is not None else None
+        for path in self._segments():
+            if wanted is None or path.name[:7] in wanted:
+                yield from self._read(path).get("conversations", {}).values()
 
     def records(self, prefix: str) -> list[Doc]:
         table = self._read(self.main).get("records", {}) if self.main.exists() else {}
