@@ -48,8 +48,6 @@ def to_email(out: Outgoing, *, now: datetime) -> EmailMessage:
     msg[LOOP_HEADER] = out.sender.domain
     if out.template:
         msg["X-Mailloop-Template"] = f"{out.template}; locale={out.locale}; set={out.template_hash}"
-    if out.locale:
-        msg["Content-Language"] = out.locale
     for name, value in out.extra_headers:
         msg[name] = value
     msg.set_content(out.text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -58,6 +56,9 @@ def to_email(out: Outgoing, *, now: datetime) -> EmailMessage:
         # deterministic, so a preview is byte-identical to what is sent
         digest = hashlib.sha256(f"{out.text}\0{out.html}".encode()).hexdigest()[:32]
         msg.set_boundary(f"mailloop-{digest}")
+    if out.locale:
+        # after the content: set_content and add_alternative drop Content-* headers
+        msg["Content-Language"] = out.locale
     return msg
 
 
@@ -107,8 +108,6 @@ def _plain_bytes(out: Outgoing, *, now: datetime) -> bytes | None:
     if out.template:
         headers.append(("X-Mailloop-Template",
                         f"{out.template}; locale={out.locale}; set={out.template_hash}"))
-    # (to_email's Content-Language does not survive set_content, which clears the
-    # Content-* headers; these bytes are the same as its.)
     lines = []
     single = {"From": out.sender, "To": out.to[0] if len(out.to) == 1 else None,
               "Reply-To": out.reply_to}
@@ -130,17 +129,24 @@ def _plain_bytes(out: Outgoing, *, now: datetime) -> bytes | None:
             else:
                 return None
         lines.append(line)
+    language = []
+    if out.locale:
+        if not _PLAIN_VALUE.fullmatch(out.locale) or len(out.locale) > 50 \
+                or out.locale != out.locale.strip() or " " in out.locale:
+            return None
+        language = [f"Content-Language: {out.locale}"]
     text_type, text_body = _qp_part("plain", out.text)
     if not out.html:
         head = "\r\n".join([*lines, text_type, "Content-Transfer-Encoding: quoted-printable",
-                             "MIME-Version: 1.0"])
+                             "MIME-Version: 1.0", *language])
         return f"{head}\r\n\r\n{text_body}".encode("ascii")
     digest = hashlib.sha256(f"{out.text}\0{out.html}".encode()).hexdigest()[:32]
     boundary = f"mailloop-{digest}"
     html_type, html_body = _qp_part("html", out.html)
     return "".join([
         "\r\n".join(lines), "\r\nMIME-Version: 1.0\r\n",
-        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n',
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n',
+        "".join(f"{line}\r\n" for line in language), "\r\n",
         f"--{boundary}\r\n{text_type}\r\nContent-Transfer-Encoding: quoted-printable"
         f"\r\n\r\n{text_body}\r\n",
         f"--{boundary}\r\n{html_type}\r\nContent-Transfer-Encoding: quoted-printable"

@@ -49,6 +49,8 @@ CASES = {
     "many references": {"references": tuple(f"m{i}@example.org" for i in range(12))},
     "encoded-word lookalike": {"subject": "Re: =?utf-8?q?x?="},
     "extra headers": {"extra_headers": (("X-Mailloop-Token", "abc"),)},
+    "region locale": {"locale": "pt-BR"},
+    "region locale, text only": {"locale": "de-AT", "html": None},
 }
 
 
@@ -90,3 +92,15 @@ def test_quick_bytes_match_with_long_addresses() -> None:
         assert to_bytes(out, now=NOW) == to_email(out, now=NOW).as_bytes()
     long_reply_to = Address("Customer Care", "feedback+c." + "a" * 50 + "@company.test")
     assert _plain_bytes(outgoing(reply_to=long_reply_to), now=NOW) is not None
+
+
+@pytest.mark.parametrize("html", ["<p>Hallo</p>", None])
+def test_the_reply_says_its_language_at_the_top(html: str | None) -> None:
+    from email import message_from_bytes, policy
+
+    for build in (to_bytes, lambda out, now: to_email(out, now=now).as_bytes()):
+        raw = build(outgoing(locale="de", html=html), now=NOW)
+        msg = message_from_bytes(raw, policy=policy.default)
+        assert msg.get_all("Content-Language") == ["de"]
+        assert all(part.get("Content-Language") is None for part in msg.iter_parts())
+    assert b"Content-Language" not in to_bytes(outgoing(template="", locale=""), now=NOW)

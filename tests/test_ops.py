@@ -162,7 +162,15 @@ def test_sigterm_mid_backlog_exits_0_and_a_restart_finishes_it(tmp_path: Path) -
             deliver(settings.inbox_path, feedback(n))
         daemon = Running(config, "--log-format", "json",
                          extra_env={"NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "1000000"})
-        daemon.wait_for(lambda: len(server.messages) >= 20, "the first replies")
+        heard: list[str] = []
+
+        def pinged() -> bool:  # the first watchdog ping, half a WATCHDOG_USEC in
+            with contextlib.suppress(TimeoutError):
+                heard.append(sock.recv(4096).decode())
+            return any("WATCHDOG=1" in h for h in heard)
+
+        daemon.wait_for(lambda: pinged() and len(server.messages) >= 20,
+                        "a watchdog ping and the first replies")
         code, took = daemon.stop()
         first_log = daemon.log()
         assert code == 0, first_log
@@ -183,7 +191,6 @@ def test_sigterm_mid_backlog_exits_0_and_a_restart_finishes_it(tmp_path: Path) -
     assert not list((settings.inbox_path / "new").iterdir())
 
     # systemd heard readiness, watchdog pings and the stop
-    heard = []
     with contextlib.suppress(TimeoutError):
         while True:
             heard.append(sock.recv(4096).decode())

@@ -296,6 +296,7 @@ def test_german_gets_german_portuguese_gets_the_fallback(settings: Settings) -> 
     assert "Hallo Jürgen Müller" in body(german, "plain")
     assert "; locale=en; set=" in str(portuguese["X-Mailloop-Template"])
     assert "Dear João" in body(portuguese, "plain")
+    assert german["Content-Language"] == "de" and portuguese["Content-Language"] == "en"
     docs = {d["to"][0]: d for d in TinyStore(settings.store_path).replies()}
     assert docs["j@example.de"]["locale"] == "de" and docs["j@example.pt"]["locale"] == "en"
     assert docs["j@example.de"]["template_hash"] == TemplateSet.from_settings(settings).hash
