@@ -125,6 +125,20 @@ class SmtpDelivery:
             "sent_folder": self.sent_folder.status() if self.sent_folder else None,
         }
 
+    def probe(self) -> str:
+        """Open one connection and log in, as sending would; the server's greeting line.
+        Raises on any failure (for `mailloop check`)."""
+
+        async def attempt() -> str:
+            client = await self._connect()
+            try:
+                return " ".join(str(client.last_helo_response or "").split()[:8]) or "ok"
+            finally:
+                client.close()
+
+        future = asyncio.run_coroutine_threadsafe(attempt(), self._loop)
+        return future.result(timeout=self.config.timeout * 2 + 5)
+
     def close(self) -> None:
         if self._closed:
             return

@@ -1,0 +1,54 @@
+"""`mailloop check` logs in to the configured servers, as the daemon would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mailloop.cli import app
+from tests.helpers import ROOT
+from tests.servers import Dovecot, MailUser, SmtpServer
+
+
+def write_config(tmp_path: Path, dovecot: Dovecot, user: MailUser, smtp: SmtpServer,
+                 password: str) -> Path:
+    config = tmp_path / "mailloop.toml"
+    config.write_text(f"""
+state_dir = "var"
+[templates]
+path = "{ROOT / 'templates'}"
+[mailbox]
+kind = "imap"
+host = "{dovecot.host}"
+port = {dovecot.imap_port}
+tls = "none"
+allow_plaintext_loopback = true
+username = "{user.name}"
+password = "{password}"
+[delivery]
+kind = "smtp"
+host = "{smtp.host}"
+port = {smtp.port}
+tls = "none"
+from_address = "{user.address}"
+""")
+    return config
+
+
+def test_check_connects_to_the_configured_servers(
+        tmp_path: Path, dovecot: Dovecot, feedback_user: MailUser, smtp_server: SmtpServer
+) -> None:
+    good = write_config(tmp_path, dovecot, feedback_user, smtp_server, feedback_user.password)
+    result = CliRunner().invoke(app, ["check", "--config", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "mailbox: ok" in result.output and "delivery: ok" in result.output
+
+    bad = write_config(tmp_path, dovecot, feedback_user, smtp_server, "wrong-password")
+    result = CliRunner().invoke(app, ["check", "--config", str(bad)])
+    assert result.exit_code == 1
+    assert "mailbox: imap:" in result.output and "delivery: ok" in result.output
+    assert "wrong-password" not in result.output
+    smtp_server.stop()
+    result = CliRunner().invoke(app, ["check", "--config", str(good)])
+    assert result.exit_code == 1 and "delivery: smtp:" in result.output
