@@ -13,7 +13,6 @@ import signal
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +24,7 @@ from mailloop.config import Settings
 from mailloop.factory import make_delivery
 from mailloop.ledger import Ledger, LedgerError, request_resend
 from mailloop.model import ReplyState
+from mailloop.ops.requests import running_daemon
 from mailloop.store import open_store
 from mailloop.store.base import Doc
 
@@ -123,7 +123,7 @@ def resend(
     setup_logging("WARNING")
     settings = settings_or_exit(config or ctx.obj)
     reply_id = reply_id.strip().strip("<>")
-    pid = _running_daemon(settings)
+    pid = running_daemon(settings)
     if pid is not None:
         _resend_through_daemon(settings, reply_id, force, pid, wait)
         return
@@ -183,23 +183,3 @@ def _resend_through_daemon(settings: Settings, reply_id: str, force: bool, pid: 
                           "(see its log)", highlight=False)
         raise typer.Exit(1)
     _report(doc)
-
-
-def _running_daemon(settings: Settings) -> int | None:
-    path = settings.state_path / "status.json"
-    try:
-        pid = int(json.loads(path.read_text(encoding="utf-8")).get("pid") or 0)
-    except (OSError, ValueError):
-        return None
-    if pid <= 0 or pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return None
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists() and b"mailloop" not in cmdline.read_bytes():
-        return None  # the pid now belongs to another program
-    return pid
