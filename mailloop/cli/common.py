@@ -57,3 +57,16 @@ def setup_logging(level: str = "INFO", fmt: str | None = None) -> Redactor:
     root.setLevel(level)
     root.propagate = False
     return redactor
+
+
+def duration(seconds: float | None) -> str:
+    """A span for people: 45s, 12m, 3.5h, 2.0d; "-" when there is none."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"

@@ -18,7 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit, setup_logging
+from mailloop.cli.common import (
+    ConfigOption,
+    duration,
+    err_console,
+    settings_or_exit,
+    setup_logging,
+)
 from mailloop.config import Settings
 from mailloop.daemon import Daemon
 from mailloop.factory import make_delivery, make_mailbox
@@ -96,18 +102,6 @@ def _store(settings: Settings) -> Iterator[Repository]:
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(2)
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
 
 
 # ---- conversations ------------------------------------------------------------------
@@ -476,8 +470,8 @@ def _loop_table(report: dict[str, Any]) -> None:
     table.add_row("recovery rate", *(_pct(s["recovery_rate"]) for _, s in _rows(report)))
     for stage in TIMED_STAGES:
         table.add_row(f"{stage} p50 / p90", *(
-            f"{_duration(s['stages'][stage]['p50_seconds'])} / "
-            f"{_duration(s['stages'][stage]['p90_seconds'])}" for _, s in _rows(report)))
+            f"{duration(s['stages'][stage]['p50_seconds'])} / "
+            f"{duration(s['stages'][stage]['p90_seconds'])}" for _, s in _rows(report)))
     console.print(table)
     console.print(f"critic-to-champion rate {_pct(report['critic_to_champion_rate'])}; "
                   f"re-complaint rate {_pct(report['recomplaint_rate'])}; "

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape as plain
 from rich.table import Table
 
-from mailloop.cli.common import ConfigOption, settings_or_exit
+from mailloop.cli.common import ConfigOption, duration, settings_or_exit
 from mailloop.cli.reporting import date_option, fail, month_option, reading, today, write
 from mailloop.config import Settings
 from mailloop.reports import views
@@ -217,18 +217,6 @@ def replies(
         replies_table(report)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
 def replies_table(report: RepliesReport) -> None:
     console = Console()
     states = ["sent", "deferred", "failed", "bounced", "uncertain"]
@@ -244,5 +232,5 @@ def replies_table(report: RepliesReport) -> None:
     console.print(table)
     for label, d in (("arrival to acknowledgement", report.acknowledgement),
                      ("Smile to manager's thank-you", report.thanks)):
-        console.print(f"{label}: {d.count} replies, p50 {_duration(d.p50)}, "
-                      f"p90 {_duration(d.p90)}, max {_duration(d.max)}", highlight=False)
+        console.print(f"{label}: {d.count} replies, p50 {duration(d.p50)}, "
+                      f"p90 {duration(d.p90)}, max {duration(d.max)}", highlight=False)
