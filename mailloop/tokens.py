@@ -29,6 +29,7 @@ CUSTOMER_TOKEN = "c"
 STAFF_TOKEN = "m"
 UNSUBSCRIBE_TOKEN = "u"
 CUSTOMER_TOKEN_DAYS = 400
+SECRET_FILE = "secret.key"  # in the state folder, when `secret` is not configured
 _EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -128,16 +129,24 @@ def verify_token(secret: bytes, token: str, *, now: datetime) -> Token:
     return Token(kind=kind, conversation=conversation, person=person, expires=expires)
 
 
+def existing_secret(settings: Settings) -> bytes | None:
+    """The signing key if there is one: `secret` from the settings, else the key generated
+    earlier into the state folder; None when neither exists yet."""
+    if settings.secret is not None:
+        return settings.secret.get_secret_value().encode("utf-8")
+    try:
+        return (settings.state_path / SECRET_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def load_secret(settings: Settings) -> bytes:
     """The signing key: `secret` from the settings, else one generated once into the state
     folder (readable by its owner only), so tokens stay valid across restarts."""
-    if settings.secret is not None:
-        return settings.secret.get_secret_value().encode("utf-8")
-    path = settings.state_path / "secret.key"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
+    found = existing_secret(settings)
+    if found is not None:
+        return found
+    path = settings.state_path / SECRET_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -24,6 +24,7 @@ from mailloop.parse import parse
 from mailloop.pipeline import process
 from mailloop.render.live import LiveTemplates
 from mailloop.store.base import Batch, Doc, Repository
+from mailloop.tokens import existing_secret
 from mailloop.tools import Tools
 from mailloop.view import BatchView
 
@@ -56,13 +57,12 @@ class EmptyStore:
 
 
 def _secret(settings: Settings) -> bytes:
-    if settings.secret is not None:
-        return settings.secret.get_secret_value().encode("utf-8")
-    path = settings.state_path / "secret.key"
+    """The daemon's key when readable; explain never creates one (nothing it signs is sent)."""
     try:
-        return path.read_bytes()
+        key = existing_secret(settings)
     except OSError:
-        return secrets.token_bytes(32)  # tokens it signs are never sent
+        key = None
+    return key if key is not None else secrets.token_bytes(32)
 
 
 def make_tools(settings: Settings) -> tuple[Tools, list[str]]:
