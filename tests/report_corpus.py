@@ -18,11 +18,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from mailloop.config import Settings, load_settings
-from mailloop.daemon import Daemon
-from mailloop.factory import make_delivery, make_mailbox
 from mailloop.mailbox.maildir import deliver
-from mailloop.store import open_store
-from tests.helpers import email_bytes
+from tests.helpers import email_bytes, run_once
 
 ROOT = Path(__file__).resolve().parent.parent
 ZONE = "America/New_York"
@@ -148,15 +145,6 @@ def write_config(folder: Path, *, extra: str = "") -> Path:
     if not (folder / "templates").exists():
         shutil.copytree(ROOT / "templates", folder / "templates")
     return config
-
-
-def run_once(settings: Settings) -> None:
-    store = open_store(settings)
-    try:
-        Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-               store=store).run(once=True)
-    finally:
-        store.close()
 
 
 def deliver_at(settings: Settings, raw: bytes, name: str, local: str) -> None:

@@ -13,14 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailloop.config import Settings, load_settings
-from mailloop.daemon import Daemon
-from mailloop.factory import make_delivery, make_mailbox
+from mailloop.factory import make_delivery
 from mailloop.lifecycle import LoopData, merge_conversation
 from mailloop.mailbox.maildir import deliver
 from mailloop.problems import matches
 from mailloop.staff import parse_commands
 from mailloop.store import open_store
-from tests.helpers import NOW
+from tests.helpers import NOW, run_once
 from tests.loop_story import Mail, story
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,15 +39,6 @@ def make_config(tmp_path: Path, extra: str = "") -> Path:
                       + BILLING_TEAM + extra)
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
     return config
-
-
-def run_once(settings: Settings) -> None:
-    store = open_store(settings)
-    try:
-        Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-               store=store).run(once=True)
-    finally:
-        store.close()
 
 
 def outbox(settings: Settings) -> list[EmailMessage]:
