@@ -10,7 +10,7 @@ blindly sent again.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import os
 import random
@@ -27,6 +27,7 @@ from mailloop.delivery.base import Delivery
 from mailloop.ledger import Ledger
 from mailloop.mailbox.base import Fetched, Mailbox, Processed
 from mailloop.model import VerdictKind
+from mailloop.ops.parked import raw_path
 from mailloop.outcome import Outcome
 from mailloop.parse import parse
 from mailloop.pipeline import process
@@ -85,7 +86,6 @@ class Daemon:
         self.wake_event = threading.Event()  # set by stop() and wake(): ends a mailbox wait
         self.started_at = clock()
         self.last_error: str | None = None
-        self.parked_dir = settings.state_path / "parked"
         # Who claims replies in a shared store: stable for this process, readable by people.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{mailbox.name}"
         self.ledger = Ledger(store, delivery, settings.delivery, clock=clock,
@@ -274,11 +274,10 @@ class Daemon:
         return process(msg, self.tools, view, now)
 
     def _park_raw(self, item: Fetched) -> None:
-        name = hashlib.sha256(item.key.encode()).hexdigest()[:32] + ".eml"
-        atomic_write(self.parked_dir / name, item.raw)
+        atomic_write(raw_path(self.settings.state_path, item.key), item.raw)
 
     def parked_raw(self, key: str) -> bytes | None:
-        path = self.parked_dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml")
+        path = raw_path(self.settings.state_path, key)
         return path.read_bytes() if path.exists() else None
 
     def _log_outcome(self, outcome: Outcome) -> None:
@@ -316,10 +315,8 @@ class Daemon:
     # ---- status ----------------------------------------------------------------
 
     def write_status(self) -> None:
-        import json
-
         status = {
-            "pid": _pid(),
+            "pid": os.getpid(),
             "started_at": iso(self.started_at),
             "heartbeat": iso(self.clock()),
             "mailbox": self.mailbox.status(),
@@ -332,8 +329,3 @@ class Daemon:
             observe(status)
         atomic_write(self.settings.state_path / "status.json",
                      json.dumps(status, indent=2).encode())
-
-
-def _pid() -> int:
-    return os.getpid()
-

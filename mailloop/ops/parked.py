@@ -30,7 +30,7 @@ log = logging.getLogger("mailloop")
 
 
 def raw_path(state_path: Path, key: str) -> Path:
-    """Where the daemon keeps a parked message's raw bytes (see `Daemon._park_raw`)."""
+    """Where a parked message's raw bytes are kept, for a retry after a fix."""
     return state_path / "parked" / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml")
 
 
