@@ -82,14 +82,14 @@ def _conversation_of_parents(ids: Iterable[str], sender: str, view: ThreadView) 
         if reply is not None and reply.get("conversation"):
             # Our own Message-IDs are unique by construction: always trusted.
             return str(reply["conversation"])
-        candidates = {d["conversation"] for d in view.messages_by_message_id(parent)
-                      if d.get("conversation")}
+        docs = [d for d in view.messages_by_message_id(parent) if d.get("conversation")]
+        candidates = {d["conversation"] for d in docs}
         if len(candidates) == 1:
             return str(candidates.pop())
         if len(candidates) > 1:
             # The same Message-ID in several conversations: only the sender's own is safe.
-            own = {d["conversation"] for d in view.messages_by_message_id(parent)
-                   if d.get("sender") == sender and d.get("conversation")}
+            own = {d["conversation"] for d in docs
+                   if d.get("sender") == sender}
             if len(own) == 1:
                 return str(own.pop())
     return None
