@@ -34,7 +34,6 @@ from mailloop import verp
 from mailloop.model import DeliveryReport
 
 _MSGID_IN_TEXT = re.compile(r"^[ \t>]*Message-ID:[ \t]*<([^<>\s]+)>", re.IGNORECASE | re.MULTILINE)
-_STATUS_IN_TEXT = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _FAILURE_STATUS = re.compile(r"(?<![\d.])([45]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _BASIC_CODE = re.compile(r"(?<![\d.])([45]\d\d)(?=[ -])")
 _REPLY_LINE = re.compile(r"said|returned|smtp|error|refused|rejected|remote|host|response",
@@ -330,9 +329,3 @@ def _angle_strip(value: object) -> str | None:
     text = str(value).strip()
     match = re.search(r"<([^<>\s]+)>", text)
     return match.group(1) if match else (text or None)
-
-
-def status_in_text(text: str) -> str | None:
-    """An enhanced status code mentioned in free text (non-standard bounces)."""
-    match = _STATUS_IN_TEXT.search(text)
-    return match.group(1) if match else None

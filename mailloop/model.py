@@ -229,10 +229,6 @@ class ReplyState(enum.StrEnum):
     ANSWERED = "answered"
 
 
-FINAL_REPLY_STATES = frozenset({ReplyState.SENT, ReplyState.FAILED, ReplyState.BOUNCED,
-                                ReplyState.ANSWERED})
-
-
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """What a transport says about one send attempt."""

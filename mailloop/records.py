@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from mailloop.compose import to_bytes
 from mailloop.lifecycle import LISTENED, merge_conversation
 from mailloop.model import (
-    FINAL_REPLY_STATES,
     DeliveryReport,
     Outgoing,
     ReplyState,
@@ -221,7 +220,3 @@ def due_replies(replies: Iterable[Doc], now: datetime) -> Iterator[Doc]:
 
 def retry_delay(attempts: int, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
-
-
-def is_final(state: str) -> bool:
-    return state in {s.value for s in FINAL_REPLY_STATES}
