@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mailloop.cli.common import ConfigOption, settings_or_exit
-from mailloop.cli.report import window
+from mailloop.cli.report import WindowSince, WindowUntil, window
 from mailloop.cli.reporting import fail, reading, write
 from mailloop.reports import views
 from mailloop.reports.features import to_csv, to_markdown
@@ -22,11 +22,8 @@ def register(app: typer.Typer) -> None:
 
 @export_app.command("feature-requests")
 def feature_requests(
-    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD (default: the "
-                                                              "start of the month 5 months "
-                                                              "back)")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD, included "
-                                                              "(default: today)")] = None,
+    since: WindowSince = None,
+    until: WindowUntil = None,
     min_count: Annotated[int, typer.Option("--min-count", min=1, help="OforAs a topic needs "
                                                                       "to be exported")] = 3,
     fmt: Annotated[str, typer.Option("--format", help="csv, json or markdown")] = "csv",

@@ -119,13 +119,17 @@ def smiles_html(report: SmilesReport, company: str) -> str:
             f"(previous {report.previous_total}).</p></body></html>")
 
 
+# The window of `report topics` and `export feature-requests`; see `window`.
+WindowSince = Annotated[str | None, typer.Option(
+    "--since", help="YYYY-MM-DD (default: the start of the month 5 months back)")]
+WindowUntil = Annotated[str | None, typer.Option(
+    "--until", help="YYYY-MM-DD, included (default: today)")]
+
+
 @report_app.command("topics")
 def topics(
-    since: Annotated[str | None, typer.Option("--since", help="YYYY-MM-DD (default: the "
-                                                              "start of the month 5 months "
-                                                              "back)")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD, included "
-                                                              "(default: today)")] = None,
+    since: WindowSince = None,
+    until: WindowUntil = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
     new_min: Annotated[int, typer.Option("--new-min", help="OforAs this month for a topic "
                                                            "to be flagged new")] = NEW_MIN,
