@@ -8,6 +8,7 @@ outside them at render time. docs/templates.md is generated from this model
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime
 from typing import Any
 
@@ -94,3 +95,15 @@ class TemplateContext(_Frozen):
         """The values a template sees: plain dicts, lists, strings and datetimes
         (never the model objects and their methods)."""
         return self.model_dump(mode="python")
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's type: `Person`, `Person | None`, `list[Person]`;
+    None for plain values. What `templates check` and the generated docs walk."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = nested_model(arg)
+        if found is not None:
+            return found
+    return None

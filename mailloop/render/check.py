@@ -26,7 +26,7 @@ from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel
 
-from mailloop.context import Company, TemplateContext
+from mailloop.context import Company, TemplateContext, nested_model
 from mailloop.render.samples import applies, sample_contexts
 from mailloop.render.templateset import Compiled, Rendered, TemplateError, TemplateSet
 from mailloop.reports.contexts import REPORT_CONTEXTS, report_samples
@@ -136,15 +136,6 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 # ---- static checks ----------------------------------------------------------------
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside `Person`, `Person | None` or `list[Person]`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _is_list(annotation: Any) -> bool:
@@ -179,13 +170,13 @@ def _unknown_references(tree: nodes.Template, env: ImmutableSandboxedEnvironment
     # what a name is known to hold: context fields, and loop variables over their lists
     models: dict[str, type[BaseModel]] = {}
     for name, info in fields.items():
-        model = _model_of(info.annotation)
+        model = nested_model(info.annotation)
         if model is not None and not _is_list(info.annotation):
             models[name] = model
     for loop in tree.find_all(nodes.For):
         if isinstance(loop.iter, nodes.Name) and isinstance(loop.target, nodes.Name) and \
                 loop.iter.name in fields and _is_list(fields[loop.iter.name].annotation):
-            model = _model_of(fields[loop.iter.name].annotation)
+            model = nested_model(fields[loop.iter.name].annotation)
             if model is not None and loop.target.name not in fields:
                 models[loop.target.name] = model
     for node in tree.find_all(nodes.Name):
