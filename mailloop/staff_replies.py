@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -47,32 +48,37 @@ def notifications(tools: Tools, action: Action, context: TemplateContext, key: s
     """One Smile notification per manager (or one to the shared managers' address)."""
     settings = tools.settings
     shared = settings.staff.managers_address
-    out = []
-    for manager in action.to:
-        token = manager_token(tools.secret, conversation, None if shared else manager.email,
-                              now, settings.staff.token_days)
-        reply_to = Address(settings.delivery.from_name,
-                           token_address(settings.delivery.from_address, token))
-        ctx = context.model_copy(update={"manager": _person(manager.name, manager.email)})
-        out.append(make_outgoing(tools, "manager_notification", ctx, manager, key=key,
-                                 locales=[settings.templates.default_locale],
-                                 conversation=conversation, reply_to=reply_to))
-    return out
+
+    def token(person: Address) -> str:
+        return manager_token(tools.secret, conversation, None if shared else person.email,
+                             now, settings.staff.token_days)
+
+    return _notify(tools, "manager_notification", action, context, key, conversation, token)
 
 
 def ofora_notifications(tools: Tools, action: Action, context: TemplateContext, key: str,
                         conversation: str, now: datetime) -> list[Outgoing]:
     """One OforA notification per staff member for the topic, each with their own token."""
-    settings = tools.settings
+
+    def token(person: Address) -> str:
+        return ofora_token(tools.secret, conversation, person.email, now,
+                           tools.settings.staff.token_days)
+
+    return _notify(tools, "ofora_notification", action, context, key, conversation, token)
+
+
+def _notify(tools: Tools, template: str, action: Action, context: TemplateContext, key: str,
+            conversation: str, token: Callable[[Address], str]) -> list[Outgoing]:
+    """`template` to each of `action.to`, its Reply-To the feedback address with that
+    person's signed token, so only they can answer it."""
+    delivery = tools.settings.delivery
     out = []
     for person in action.to:
-        token = ofora_token(tools.secret, conversation, person.email, now,
-                            settings.staff.token_days)
-        reply_to = Address(settings.delivery.from_name,
-                           token_address(settings.delivery.from_address, token))
+        reply_to = Address(delivery.from_name, token_address(delivery.from_address,
+                                                             token(person)))
         ctx = context.model_copy(update={"manager": _person(person.name, person.email)})
-        out.append(make_outgoing(tools, "ofora_notification", ctx, person, key=key,
-                                 locales=[settings.templates.default_locale],
+        out.append(make_outgoing(tools, template, ctx, person, key=key,
+                                 locales=[tools.settings.templates.default_locale],
                                  conversation=conversation, reply_to=reply_to))
     return out
 
