@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailloop.config import Settings, load_settings
 from mailloop.daemon import Daemon, utcnow
@@ -14,6 +15,9 @@ from mailloop.factory import make_delivery, make_mailbox
 from mailloop.model import Inbound
 from mailloop.parse import parse
 from mailloop.store import open_store
+
+if TYPE_CHECKING:
+    from tests.servers import Dovecot, MailUser, SmtpServer
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -53,3 +57,26 @@ def run_once(settings: Settings, clock: Callable[[], datetime] | None = None) ->
                store=store, clock=clock or utcnow).run(once=True)
     finally:
         store.close()
+
+
+def run_cycles(settings: Settings, cycles: int = 1, pause: float = 0.0) -> None:
+    """Run the daemon `--once` several times, as traffic trickles back through the servers."""
+    for _ in range(cycles):
+        run_once(settings)
+        time.sleep(pause)
+
+
+def server_settings(folder: Path, dovecot: Dovecot, feedback: MailUser, smtp: SmtpServer,
+                    **overrides: Any) -> Settings:
+    """Settings for the test servers: `feedback`'s Dovecot INBOX over IMAP, replies over SMTP
+    to `smtp`, the shipped templates, the state in `folder`; `mailbox` merges into the IMAP
+    settings, anything else is a top-level override."""
+    mailbox = {"kind": "imap", "host": dovecot.host, "port": dovecot.imap_port, "tls": "none",
+               "allow_plaintext_loopback": True, "username": feedback.name,
+               "password": feedback.password, **overrides.pop("mailbox", {})}
+    return load_settings(
+        None, base_dir=str(folder), state_dir=str(folder / "var"),
+        templates={"path": str(ROOT / "templates")}, mailbox=mailbox,
+        delivery={"kind": "smtp", "host": smtp.host, "port": smtp.port, "tls": "none",
+                  "from_address": feedback.address, "from_name": "Customer Care"},
+        **overrides)

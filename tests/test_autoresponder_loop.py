@@ -12,36 +12,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mailloop.config import Settings, load_settings
+from mailloop.config import Settings
 from mailloop.store.tinydb import TinyStore
-from tests.helpers import run_once
+from tests.helpers import run_cycles, server_settings
 from tests.servers import Dovecot, MailUser, SmtpServer
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def settings_for(tmp_path: Path, dovecot: Dovecot, feedback: MailUser, smtp: SmtpServer
                  ) -> Settings:
-    return load_settings(
-        None,
-        base_dir=str(tmp_path),
-        state_dir=str(tmp_path / "var"),
-        secret="loop-test-secret",
-        templates={"path": str(ROOT / "templates")},
-        mailbox={"kind": "imap", "host": dovecot.host, "port": dovecot.imap_port,
-                 "tls": "none", "allow_plaintext_loopback": True,
-                 "username": feedback.name, "password": feedback.password,
-                 "poll_interval": 0.5},
-        delivery={"kind": "smtp", "host": smtp.host, "port": smtp.port, "tls": "none",
-                  "from_address": feedback.address, "from_name": "Customer Care"},
-    )
+    return server_settings(tmp_path, dovecot, feedback, smtp, secret="loop-test-secret",
+                           mailbox={"poll_interval": 0.5})
 
-
-def run_cycles(settings: Settings, cycles: int = 1, pause: float = 0.0) -> None:
-    """Run the daemon `--once` several times, as traffic trickles back through Dovecot."""
-    for _ in range(cycles):
-        run_once(settings)
-        time.sleep(pause)
 
 def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout

@@ -17,19 +17,10 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
-from mailloop.config import Settings, load_settings
 from mailloop.store import open_store
-from tests.helpers import run_once
+from tests.helpers import run_cycles, server_settings
 from tests.servers import Dovecot, MailUser, SmtpServer
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_cycles(settings: Settings, cycles: int = 1, pause: float = 0.0) -> None:
-    """Run the daemon `--once` several times, as traffic trickles back through Dovecot."""
-    for _ in range(cycles):
-        run_once(settings)
-        time.sleep(pause)
 
 def wait_for_mail(dovecot: Dovecot, user: MailUser, count: int, timeout: float = 60.0
                   ) -> list[EmailMessage]:
@@ -54,18 +45,10 @@ def test_manager_thanks_a_smile_from_their_mail_client(
         relaying_smtp_server: SmtpServer) -> None:
     feedback, customer = make_user("feedback"), make_user("customer")
     manager, rep = make_user("dana"), make_user("jenny")
-    settings = load_settings(
-        None, base_dir=str(tmp_path), state_dir=str(tmp_path / "var"),
-        secret="story-secret", templates={"path": str(ROOT / "templates")},
+    settings = server_settings(
+        tmp_path, dovecot, feedback, relaying_smtp_server, secret="story-secret",
         reps=[{"name": "Jenny Alvarez", "email": rep.address, "aliases": ["Jenny"]}],
-        managers=[{"name": "Dana Lee", "email": manager.address}],
-        mailbox={"kind": "imap", "host": dovecot.host, "port": dovecot.imap_port, "tls": "none",
-                 "allow_plaintext_loopback": True, "username": feedback.name,
-                 "password": feedback.password},
-        delivery={"kind": "smtp", "host": relaying_smtp_server.host,
-                  "port": relaying_smtp_server.port, "tls": "none",
-                  "from_address": feedback.address, "from_name": "Customer Care"},
-    )
+        managers=[{"name": "Dana Lee", "email": manager.address}])
     smile = (f"From: Maria Garcia <{customer.address}>\r\nTo: {feedback.address}\r\n"
              "Subject: Jenny was wonderful\r\nMessage-ID: <smile-story@example.test>\r\n"
              "Date: Wed, 25 Nov 2026 09:00:00 +0000\r\n\r\n"
