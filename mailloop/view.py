@@ -8,6 +8,7 @@ planned a moment ago).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable
 from datetime import datetime
@@ -22,7 +23,13 @@ class BatchView:
         # Replies are only ever added to a batch while it is built (see _pending).
         self._pending_seen = 0
         self._pending_to: dict[str, list[tuple[str, str]]] = {}
-        self._pending_at: list[str] = []
+        self._pending_at: list[str] = []  # sorted, for a bisect
+        # The batch's messages by Message-ID and conversations by (customer, subject
+        # key), extended as the batch grows; both fields never change once written.
+        self._messages_seen = 0
+        self._by_message_id: dict[str, list[str]] = {}
+        self._conversations_seen = 0
+        self._by_customer_subject: dict[tuple[str, str], list[str]] = {}
 
     def reply(self, reply_id: str) -> Doc | None:
         return self.batch.replies.get(reply_id) or self.repo.reply(reply_id)
@@ -36,18 +43,28 @@ class BatchView:
 
     def messages_by_message_id(self, message_id: str) -> list[Doc]:
         found = {d["key"]: d for d in self.repo.messages_by_message_id(message_id)}
-        for doc in self.batch.messages.values():
-            if doc.get("message_id") == message_id:
-                found[doc["key"]] = doc
+        messages = self.batch.messages
+        if len(messages) != self._messages_seen:
+            for key, doc in itertools.islice(messages.items(), self._messages_seen, None):
+                self._by_message_id.setdefault(str(doc.get("message_id")), []).append(key)
+            self._messages_seen = len(messages)
+        for key in self._by_message_id.get(message_id, ()):
+            found[key] = messages[key]
         return list(found.values())
 
     def recent_conversation(self, sender: str, subject: str, since: datetime) -> Doc | None:
         cutoff = since.isoformat()
         folded = sender.casefold()
-        for doc in reversed(list(self.batch.conversations.values())):
-            if (doc.get("customer") == folded and doc.get("subject_key") == subject
-                    and doc.get("last_at", "") >= cutoff):
-                return doc
+        conversations = self.batch.conversations
+        if len(conversations) != self._conversations_seen:
+            for cid, doc in itertools.islice(conversations.items(), self._conversations_seen,
+                                             None):
+                where = (str(doc.get("customer")), str(doc.get("subject_key")))
+                self._by_customer_subject.setdefault(where, []).append(cid)
+            self._conversations_seen = len(conversations)
+        for cid in reversed(self._by_customer_subject.get((folded, subject), ())):
+            if conversations[cid].get("last_at", "") >= cutoff:
+                return conversations[cid]
         return self.repo.recent_conversation(sender, subject, since)
 
     def record(self, record_id: str) -> Doc | None:
@@ -69,7 +86,7 @@ class BatchView:
                 if self.repo.reply(rid) is not None:
                     continue
                 at = str(doc.get("created_at", ""))
-                self._pending_at.append(at)
+                bisect.insort(self._pending_at, at)
                 for addr in {str(a).casefold() for a in doc.get("to", [])}:
                     self._pending_to.setdefault(addr, []).append((at, str(doc.get("kind"))))
             self._pending_seen = len(replies)
@@ -85,5 +102,5 @@ class BatchView:
     def replies_since(self, since: datetime) -> int:
         cutoff = since.isoformat()
         _, stamps = self._pending()
-        pending = sum(1 for at in stamps if at >= cutoff)
+        pending = len(stamps) - bisect.bisect_left(stamps, cutoff)
         return self.repo.replies_since(since) + pending
