@@ -202,7 +202,7 @@ def bare_send_aiosmtplib(port: int, raws: Sequence[tuple[str, bytes]]) -> float:
 
 
 def write_config(folder: Path, dovecot: Dovecot, user: str, password: str, smtp_port: int,
-                 connections: int) -> Path:
+                 connections: int, workers: int) -> Path:
     path = folder / "mailloop.toml"
     path.write_text(f"""
 state_dir = "{folder / 'state'}"
@@ -231,6 +231,9 @@ path = "{ROOT / 'templates'}"
 
 [screening]
 max_replies_per_hour = 1000000
+
+[pipeline]
+workers = {workers}
 """)
     return path
 
@@ -499,6 +502,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10000, help="backlog size")
     parser.add_argument("--connections", type=int, default=2,
                         help="SMTP connections mailloop sends over")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="mailloop's [pipeline] workers for the backlog and latency runs")
     parser.add_argument("--history", type=int, default=100000,
                         help="messages already in the store for the store figure")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "e2e.json"),
@@ -506,7 +511,7 @@ def main() -> None:
     parser.add_argument("--skip-store", action="store_true", help="leave out figure 3")
     args = parser.parse_args()
     figures: dict[str, Any] = {"machine": machine(), "count": args.count,
-                               "connections": args.connections}
+                               "connections": args.connections, "workers": args.workers}
     lost_or_dup = False
 
     tmp = Path(tempfile.mkdtemp(prefix="mailloop-e2e-"))
@@ -547,7 +552,8 @@ def main() -> None:
         # 2. and 5. the backlog
         work = tmp / "run"
         work.mkdir()
-        config = write_config(work, dovecot, user, password, port, args.connections)
+        config = write_config(work, dovecot, user, password, port, args.connections,
+                              args.workers)
         daemon_log = tmp / "daemon.log"
         before = len(read_log(smtp_log))
         elapsed, code, rss_kb = run_once(config, daemon_log)

@@ -136,6 +136,14 @@ class ClassifierConfig(_Section):
     review_below: float = Field(default=0.6, ge=0.0, le=1.0)
 
 
+class PipelineConfig(_Section):
+    """How a batch is processed."""
+
+    # Worker processes that parse, screen and classify a large batch ahead of the
+    # daemon (0: all in the daemon's own process). Each takes about 45 MB.
+    workers: int = Field(default=0, ge=0, le=64)
+
+
 class ScreeningConfig(_Section):
     max_acks_per_sender_per_day: int = Field(default=3, ge=1)
     max_replies_per_hour: int = Field(default=500, ge=1)  # the global brake
@@ -300,6 +308,7 @@ class Settings(BaseSettings):
     templates: TemplatesConfig = TemplatesConfig()
     classifier: ClassifierConfig = ClassifierConfig()
     screening: ScreeningConfig = ScreeningConfig()
+    pipeline: PipelineConfig = PipelineConfig()
     staff: StaffConfig = StaffConfig()
     metrics: MetricsConfig = MetricsConfig()
     retention: RetentionConfig = RetentionConfig()

@@ -29,8 +29,8 @@ from mailloop.mailbox.base import Fetched, Mailbox, Processed
 from mailloop.model import VerdictKind
 from mailloop.ops.parked import raw_path
 from mailloop.outcome import Outcome
-from mailloop.parse import parse
 from mailloop.pipeline import process
+from mailloop.prepare import Prepared, prepare
 from mailloop.records import iso, record_outcome
 from mailloop.render import TemplateSet
 from mailloop.render.live import LiveTemplates
@@ -40,6 +40,7 @@ from mailloop.systemd import notify
 from mailloop.tokens import load_secret
 from mailloop.tools import Tools
 from mailloop.view import BatchView
+from mailloop.workers import PreparePool
 
 log = logging.getLogger("mailloop")
 
@@ -100,15 +101,31 @@ class Daemon:
         self.beat_at = time.monotonic()
         self.waiting_until = 0.0
         self.ledger.observers.append(self._beat)
+        # Workers build their classifier from the settings, so an injected one (a
+        # test's) keeps everything in this process.
+        self.pool = PreparePool(settings, settings.pipeline.workers) \
+            if settings.pipeline.workers and classifier is None else None
 
     # ---- the loop ------------------------------------------------------------
 
     def run(self, *, once: bool = False, idle_timeout: float = 30.0) -> None:
         """Process mail until stopped. A failing connection or store is retried with
         capped exponential backoff and jitter, and logged once per change of state."""
+        log.info("watching %s; replies go to %s", self.mailbox.name, self.delivery.name)
+        if self.pool is not None:
+            self.pool.start()
+        try:
+            self._loop(once=once, idle_timeout=idle_timeout)
+        finally:
+            try:
+                self.ledger.close()  # the chunk still in flight, if any, is settled
+            finally:
+                if self.pool is not None:
+                    self.pool.close()
+
+    def _loop(self, *, once: bool, idle_timeout: float) -> None:
         backoff = BACKOFF_START
         connected = False
-        log.info("watching %s; replies go to %s", self.mailbox.name, self.delivery.name)
         ready = False
         while not self.stop_event.is_set():
             self.beat_at = time.monotonic()
@@ -120,7 +137,7 @@ class Daemon:
                 if not ready:
                     ready = True
                     notify("READY=1", f"STATUS=watching {self.mailbox.name}")
-                stats = self.cycle()
+                stats = self.cycle(overlap=True)
                 for observe in self.observers:
                     observe(stats)
                 if self.last_error is not None:
@@ -168,11 +185,14 @@ class Daemon:
         except Exception as exc:  # closing a broken connection may fail too; nothing to do
             log.debug("closing %s: %s", self.mailbox.name, exc)
 
-    def cycle(self) -> CycleStats:
+    def cycle(self, *, overlap: bool = False) -> CycleStats:
+        """Receive a batch, then send what is due. With `overlap`, while more mail is
+        waiting the last chunk of replies goes out in the background as the next batch
+        is processed; it is settled at the next send (see ledger.py)."""
         stats = self.receive()
         for task in self.tasks:
             task(self)
-        sent = self.send_due()
+        sent = self.send_due(wait=not (overlap and stats.more))
         stats.sent, stats.deferred, stats.failed = sent
         self.send_scheduled()
         return stats
@@ -232,18 +252,27 @@ class Daemon:
         now = self.clock()
         done: list[Processed] = []
         stopped_early = False
+        ahead = self.pool.prepare(result.items) if self.pool is not None else None
         for item in result.items:
             if self.stop_event.is_set():
                 # Stopping: record what is done; the rest stays in the mailbox for next time.
                 stopped_early = True
                 break
             self.beat_at = time.monotonic()
+            prepared: Prepared | None = None
+            if ahead is not None:
+                try:
+                    prepared = next(ahead)
+                except Exception as exc:  # a broken pool: the daemon prepares the rest
+                    assert self.pool is not None
+                    self.pool.broken(exc)
+                    ahead = None
             known = view.message(item.key)
             if known is not None:
                 stats.duplicates += 1
                 done.append(Processed(item, known.get("tags", []), known["verdict"]["kind"]))
                 continue
-            outcome = self._process(item, view, now)
+            outcome = self._process(item, view, now, prepared)
             if outcome is None:
                 stats.duplicates += 1
                 done.append(Processed(item, (), "duplicate"))
@@ -263,15 +292,19 @@ class Daemon:
         self.mailbox.done(done)
         return stats
 
-    def _process(self, item: Fetched, view: BatchView, now: datetime) -> Outcome | None:
-        msg = parse(item.raw, key=item.key, received_at=item.received_at)
+    def _process(self, item: Fetched, view: BatchView, now: datetime,
+                 prepared: Prepared | None = None) -> Outcome | None:
+        if prepared is None:
+            prepared = prepare(item.raw, item.key, item.received_at, self.settings,
+                               self.tools.classifier)
+        msg = prepared.inbound
         # The same message under a new key (a mailbox resync, a copy): never answered twice.
         if not msg.unreadable and view.repo.has_content(msg.content_hash):
             for doc in view.messages_by_message_id(msg.message_id):
                 if doc.get("content_hash") == msg.content_hash:
                     log.info("already processed %s (as %s): skipped", item.key, doc["key"])
                     return None
-        return process(msg, self.tools, view, now)
+        return process(msg, self.tools, view, now, prepared.early)
 
     def _park_raw(self, item: Fetched) -> None:
         atomic_write(raw_path(self.settings.state_path, item.key), item.raw)
@@ -307,9 +340,9 @@ class Daemon:
         """Settle replies a previous run left in `sending` (see mailloop/ledger.py)."""
         self.ledger.recover()
 
-    def send_due(self) -> tuple[int, int, int]:
+    def send_due(self, *, wait: bool = True) -> tuple[int, int, int]:
         self.ledger.run_requests()
-        counts = self.ledger.send_due(self.stop_event.is_set)
+        counts = self.ledger.send_due(self.stop_event.is_set, wait=wait)
         return counts.sent, counts.deferred, counts.failed
 
     # ---- status ----------------------------------------------------------------

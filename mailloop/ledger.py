@@ -5,7 +5,10 @@
     sending (found at start-up) -> sent | planned | uncertain
 
 A chunk of replies is written as `sending` (one commit) before any of it is handed
-to the transport, and its outcomes are written in one commit after. So a crash
+to the transport, and its outcomes are written in one commit after. While a backlog
+is worked through, the last chunk of a cycle is sent in the background while the
+daemon processes the next batch, and settled at the start of the next send (or
+before a recovery, or at exit). So a crash
 can only leave replies in `sending`, and those are never blindly sent again:
 `recover()` asks the transport (the Maildir outbox file, the Sent folder) and
 marks what it cannot settle `uncertain` for an operator, who resends it with
@@ -24,6 +27,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +35,7 @@ from typing import Any
 
 from mailloop.config import DeliveryConfig
 from mailloop.delivery.base import Delivery, Envelope
-from mailloop.model import ReplyState
+from mailloop.model import ReplyState, SendResult
 from mailloop.process import pid_alive
 from mailloop.records import due_replies, iso, retry_delay, with_state
 from mailloop.store.base import Batch, Doc, Repository
@@ -72,11 +76,15 @@ class Ledger:
         self.requests_dir = state_path / REQUESTS_DIR if state_path is not None else None
         # Called with each reply as committed after an attempt (metrics, for one).
         self.observers: list[Callable[[Doc], None]] = []
+        # A chunk handed to the transport and not yet settled (see send_due(wait=False)).
+        self._inflight: tuple[list[Doc], Future[list[SendResult]]] | None = None
+        self._sender: ThreadPoolExecutor | None = None
 
     # ---- after a restart -------------------------------------------------------
 
     def recover(self) -> list[Doc]:
         """Settle replies a previous run left in `sending`; returns their new docs."""
+        self.settle()  # our own chunk in flight is not an interrupted one
         now = self.clock()
         interrupted = [d for d in self.store.replies([ReplyState.SENDING.value])
                        if self._claim_abandoned(d, now)]
@@ -105,16 +113,50 @@ class Ledger:
 
     # ---- sending ---------------------------------------------------------------
 
-    def send_due(self, stop: Callable[[], bool] = lambda: False) -> SendCounts:
+    def send_due(self, stop: Callable[[], bool] = lambda: False, *,
+                 wait: bool = True) -> SendCounts:
+        """Send every due reply. With `wait=False` the last chunk is left in flight,
+        to be settled by the next call (or `settle()`): the caller gets on with the
+        next batch while the transport works. Counts cover what was settled."""
+        counts = self.settle()
         due = list(due_replies(self.store.replies([ReplyState.PLANNED.value,
                                                    ReplyState.DEFERRED.value]), self.clock()))
         due.sort(key=lambda d: d.get("created_at", ""))
-        counts = SendCounts()
         for start in range(0, len(due), SEND_CHUNK):
             if stop():
                 break
-            counts.add(self.send_chunk(due[start:start + SEND_CHUNK]))
+            chunk = due[start:start + SEND_CHUNK]
+            if wait or start + SEND_CHUNK < len(due):
+                counts.add(self.send_chunk(chunk))
+            else:
+                self._start(chunk)
         return counts
+
+    def settle(self) -> SendCounts:
+        """Wait for the chunk in flight, if any, and commit its outcomes."""
+        if self._inflight is None:
+            return SendCounts()
+        docs, future = self._inflight
+        self._inflight = None
+        return self._settle(docs, future.result())
+
+    def close(self) -> None:
+        """Settle what is in flight and stop the sending thread."""
+        try:
+            self.settle()
+        finally:
+            if self._sender is not None:
+                self._sender.shutdown(wait=True)
+                self._sender = None
+
+    def _start(self, docs: Sequence[Doc]) -> None:
+        claimed = self._claim(docs)
+        if not claimed:
+            return
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="mailloop-send")
+        self._inflight = (claimed, self._sender.submit(self.delivery.send,
+                                                       _envelopes(claimed)))
 
     def _claim_abandoned(self, doc: Doc, now: datetime) -> bool:
         """Was this `sending` reply left by a daemon that is gone? (Another daemon sharing
@@ -141,27 +183,32 @@ class Ledger:
         Due replies are claimed through the store, so where daemons share a store each
         reply goes to exactly one of them, and this one sends only what it claimed (as
         stored now, not as read earlier). An operator's resend is sent as asked."""
-        now = self.clock()
-        sending = Batch()
+        self.settle()  # one attempt at a time per reply, in the order they were claimed
         if claim:
-            for doc in self.store.claim_replies([d["id"] for d in docs], self.owner, now):
-                sending.put_reply(doc)
+            claimed = self._claim(docs)
         else:
+            sending = Batch()
+            now = self.clock()
             for doc in docs:
                 sending.put_reply(with_state(doc, ReplyState.SENDING, now,
                                              attempts=int(doc.get("attempts", 0)) + 1,
                                              owner=self.owner, **sending_details))
             self.store.commit(sending)
-        if not sending:
+            claimed = list(sending.replies.values())
+        if not claimed:
             return SendCounts()
-        docs = list(sending.replies.values())
-        envelopes = [Envelope(d["id"], d["mail_from"], tuple(d["to"]),
-                              d["raw"].encode("ascii", errors="surrogateescape")) for d in docs]
-        results = self.delivery.send(envelopes)
+        return self._settle(claimed, self.delivery.send(_envelopes(claimed)))
+
+    def _claim(self, docs: Sequence[Doc]) -> list[Doc]:
+        """The due replies this daemon now owns, committed as `sending`."""
+        return list(self.store.claim_replies([d["id"] for d in docs], self.owner, self.clock()))
+
+    def _settle(self, docs: Sequence[Doc], results: Sequence[SendResult]) -> SendCounts:
+        """Commit one attempt's outcomes, in one commit."""
         after = Batch()
         now = self.clock()
         counts = SendCounts()
-        for doc, result in zip(sending.replies.values(), results, strict=True):
+        for doc, result in zip(docs, results, strict=True):
             attempts = int(doc["attempts"])
             state = result.state
             detail: dict[str, Any] = {"response": result.response, "refused": dict(result.refused)}
@@ -237,6 +284,11 @@ class Ledger:
             path.unlink(missing_ok=True)
             done += 1
         return done
+
+
+def _envelopes(docs: Sequence[Doc]) -> list[Envelope]:
+    return [Envelope(d["id"], d["mail_from"], tuple(d["to"]),
+                     d["raw"].encode("ascii", errors="surrogateescape")) for d in docs]
 
 
 def request_resend(state_path: Path, reply_id: str, *, force: bool, now: datetime) -> Path:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Literal
+from types import MappingProxyType
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,17 @@ class Inbound:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled between worker processes (mailloop/prepare.py); the read-only
+        # header mapping cannot be pickled as it is, so it travels as a dict.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["headers"] = dict(self.headers)
+        return (_inbound, (values,))
+
+
+def _inbound(values: dict[str, Any]) -> Inbound:
+    return Inbound(**{**values, "headers": MappingProxyType(values["headers"])})
 
 
 class VerdictKind(enum.StrEnum):

@@ -27,6 +27,7 @@ from mailloop.model import (
 from mailloop.optout import unsubscribe_outcome
 from mailloop.outcome import Outcome
 from mailloop.outgoing import context_for, customer_reply_to, make_outgoing
+from mailloop.prepare import Early
 from mailloop.problems import auto_links
 from mailloop.render.language import customer_locales
 from mailloop.screen import screen
@@ -53,13 +54,15 @@ class PipelineView(ThreadView, Protocol):
     def records(self, prefix: str) -> list[dict[str, Any]]: ...
 
 
-def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Outcome:
+def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime,
+            early: Early | None = None) -> Outcome:
+    """`early` carries the store-free steps' results when they ran ahead (prepare.py)."""
     step = "screen"
     verdict: Verdict | None = None
     ref: ThreadRef | None = None
     tags = NO_TAGS
     try:
-        verdict = screen(msg, tools.settings)
+        verdict = early.verdict if early is not None else screen(msg, tools.settings)
         if verdict.kind is VerdictKind.PARK:
             return Outcome(msg, verdict, failed_step="parse", error=verdict.reason)
         if verdict.kind is VerdictKind.UNSUBSCRIBE:
@@ -74,12 +77,17 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime) -> Ou
             return Outcome(msg, verdict, ref, decision=decide(msg, verdict, tags, tools.settings,
                                                               Limits()))
         step = "classify"
-        tags = tools.classifier.classify(msg.text, subject=msg.subject)
+        if early is not None and early.tags is not None:
+            tags = early.tags
+        else:
+            tags = tools.classifier.classify(msg.text, subject=msg.subject)
         step = "decide"
         decision = decide(msg, verdict, tags, tools.settings, _limits(msg, ref, view, now))
         step = "render"
+        locales = list(early.locales) if early is not None and early.locales is not None \
+            else customer_locales(msg.text, msg.content_language)
         replies = tuple(out for action in decision.actions
-                        for out in _render(action, msg, ref, tags, tools, now))
+                        for out in _render(action, msg, ref, tags, tools, now, locales))
         if not tags.ofora:
             return Outcome(msg, verdict, ref, tags, decision, replies)
         step = "link"
@@ -129,10 +137,9 @@ def _limits(msg: Inbound, ref: ThreadRef, view: PipelineView, now: datetime) -> 
 
 
 def _render(action: Action, msg: Inbound, ref: ThreadRef | None, tags: Tags, tools: Tools,
-            now: datetime) -> list[Outgoing]:
+            now: datetime, locales: list[str]) -> list[Outgoing]:
     if not action.template or not action.to:
         return []
-    locales = customer_locales(msg.text, msg.content_language)
     context = context_for(msg, ref, tags, tools.settings)
     conversation = ref.conversation_id if ref else None
     if action.kind is ActionKind.ACKNOWLEDGE:

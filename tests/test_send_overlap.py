@@ -1,0 +1,83 @@
+"""Sending the last chunk in the background while the next batch is processed: the
+replies stay `sending` until settled, and nothing is settled twice or lost."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mailloop.daemon import Daemon
+from mailloop.delivery.base import Envelope
+from mailloop.delivery.maildir import MaildirOutbox
+from mailloop.factory import make_mailbox
+from mailloop.mailbox.maildir import deliver
+from mailloop.model import SendResult
+from mailloop.store import open_store
+from tests.helpers import email_bytes, example_settings
+
+
+class GatedOutbox(MaildirOutbox):
+    """The real Maildir outbox, which sends only once the test opens the gate."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.started = threading.Event()
+
+    def send(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        self.started.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        return super().send(envelopes)
+
+
+def states(store: Any) -> list[str]:
+    return sorted(d["state"] for d in store.iter_replies())
+
+
+def test_a_chunk_in_flight_is_settled_by_the_next_send_and_never_twice(tmp_path: Path
+                                                                      ) -> None:
+    settings = example_settings(tmp_path)
+    for n in range(3):
+        deliver(settings.inbox_path, email_bytes(
+            sender=f"Customer {n} <c{n}@customer.test>", subject=f"Order {n}",
+            body="The parcel arrived broken.", message_id=f"o{n}@customer.test"))
+    outbox = GatedOutbox(settings.outbox_path)
+    store = open_store(settings)
+    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=outbox, store=store)
+    try:
+        daemon.receive()
+        assert daemon.send_due(wait=False) == (0, 0, 0)  # handed over, not yet settled
+        assert outbox.started.wait(30)
+        assert set(states(store)) == {"sending"}
+        assert not list((settings.outbox_path / "new").iterdir())
+        outbox.gate.set()
+        sent, deferred, failed = daemon.send_due()  # settles the chunk, then sends nothing
+        assert (sent, deferred, failed) == (3, 0, 0)
+        assert set(states(store)) == {"sent"}
+        assert len(list((settings.outbox_path / "new").iterdir())) == 3
+        assert daemon.send_due() == (0, 0, 0)
+    finally:
+        daemon.ledger.close()
+        store.close()
+
+
+def test_recovery_waits_for_its_own_chunk_instead_of_calling_it_interrupted(
+        tmp_path: Path) -> None:
+    settings = example_settings(tmp_path)
+    deliver(settings.inbox_path, email_bytes(sender="Ann <ann@customer.test>",
+                                             message_id="a@customer.test"))
+    outbox = GatedOutbox(settings.outbox_path)
+    store = open_store(settings)
+    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=outbox, store=store)
+    try:
+        daemon.receive()
+        daemon.send_due(wait=False)
+        assert outbox.started.wait(30)
+        outbox.gate.set()
+        assert daemon.ledger.recover() == []  # settled as sent, not marked uncertain
+        assert set(states(store)) == {"sent"}
+    finally:
+        daemon.ledger.close()
+        store.close()

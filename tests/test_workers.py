@@ -1,0 +1,144 @@
+"""`[pipeline] workers`: the store-free steps run in worker processes, with the same
+outcomes as in one process, and a broken pool loses nothing."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailloop.config import Settings
+from mailloop.daemon import Daemon
+from mailloop.factory import make_delivery, make_mailbox
+from mailloop.mailbox.base import Fetched
+from mailloop.mailbox.maildir import deliver
+from mailloop.prepare import Prepared
+from mailloop.samples import seed_inbox
+from mailloop.store import open_store
+from mailloop.store.tinydb import TinyStore
+from mailloop.workers import MIN_BATCH, PreparePool
+from tests.helpers import NOW, email_bytes, example_settings, run_once
+
+BODIES = [
+    "Jenny on the phone line was fantastic, she sorted everything in minutes. Thank you!",
+    "My parcel arrived broken and nobody has answered my emails for two weeks.",
+    "Sofia was lovely, but you charged me twice for the same order.",
+    "Can I change the delivery address of my order after it has shipped?",
+    "Great product, fast delivery, I love the new app. Keep it up!",
+    "Der Kundendienst war sehr freundlich und hat mir schnell geholfen. Danke!",
+]
+
+
+def fill(settings: Settings) -> int:
+    """The shipped samples plus varied feedback, one customer writing twice."""
+    count = seed_inbox(settings.inbox_path, settings.store_path)
+    for n in range(30):
+        sender = "Repeat Customer <repeat@customer.test>" if n in (3, 9) else \
+            f"Customer {n} <c{n}@customer.test>"
+        deliver(settings.inbox_path, email_bytes(
+            sender=sender, subject="My order" if n in (3, 9) else f"About order {n}",
+            body=BODIES[n % len(BODIES)], message_id=f"w{n}@customer.test"))
+        count += 1
+    return count
+
+
+def outcomes(settings: Settings) -> dict[str, Any]:
+    """What was decided and sent, keyed by Message-ID (Maildir keys differ per folder)."""
+    store = TinyStore(settings.store_path)
+    try:
+        messages = list(store.iter_messages())
+        by_key = {m["key"]: m["message_id"] for m in messages}
+        decided = {m["message_id"]: (m["verdict"]["kind"], m.get("tags"), m.get("topics"),
+                                     m.get("credited_reps"), m.get("review"))
+                   for m in messages}
+        conversations = {c["id"]: "+".join(sorted(by_key[k] for k in c["messages"]))
+                         for c in store.iter_conversations()}
+    finally:
+        store.close()
+    threads = set(conversations.values())
+    sent = []
+    for path in (settings.outbox_path / "new").iterdir():
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = msg.get_body(("plain",))  # type: ignore[attr-defined]
+        text = body.get_content() if body else ""
+        for cid, name in conversations.items():  # ids derive from the Maildir file names
+            text = text.replace(cid, name)
+        sent.append((str(msg["In-Reply-To"]), str(msg["X-Mailloop-Template"]),
+                     str(msg["Subject"]), str(msg["To"]), text))
+    return {"decided": decided, "threads": threads, "sent": sorted(sent)}
+
+
+def test_workers_decide_and_send_exactly_what_one_process_does(tmp_path: Path) -> None:
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "pooled").mkdir()
+    alone = example_settings(tmp_path / "alone")
+    pooled = example_settings(tmp_path / "pooled", pipeline={"workers": 2})
+    count = fill(alone)
+    assert fill(pooled) == count >= MIN_BATCH
+    run_once(alone)
+    run_once(pooled)
+    one, two = outcomes(alone), outcomes(pooled)
+    assert len(one["decided"]) == count
+    assert one["decided"] == two["decided"]
+    assert one["threads"] == two["threads"]
+    assert any("+" in t for t in one["threads"])  # the repeat customer's two messages
+    assert len(one["sent"]) >= 30
+    assert one["sent"] == two["sent"]
+
+
+def test_a_pool_that_breaks_mid_batch_loses_nothing(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    settings = example_settings(tmp_path, pipeline={"workers": 2})
+    count = fill(settings)
+    killed: list[int] = []
+
+    class KilledPool(PreparePool):
+        """The real pool, with its workers killed once the batch is handed to them."""
+
+        def prepare(self, items: Any) -> Any:
+            ahead = super().prepare(items)
+            assert self._executor is not None
+            for process in list(self._executor._processes.values()):
+                process.kill()
+                killed.append(process.pid)
+            return ahead
+
+    store = open_store(settings)
+    try:
+        daemon = Daemon(settings, mailbox=make_mailbox(settings),
+                        delivery=make_delivery(settings), store=store)
+        daemon.pool = KilledPool(settings, 2)
+        with caplog.at_level(logging.ERROR, logger="mailloop"):
+            daemon.run(once=True)
+    finally:
+        store.close()
+    assert killed
+    assert "worker pool failed" in caplog.text
+    result = outcomes(settings)
+    assert len(result["decided"]) == count
+    # Every answerable message was answered once (a duplicate would share a key).
+    acks = [irt for irt, template, *_ in result["sent"] if template.startswith("ack_")]
+    assert len(acks) == len(set(acks)) >= 30
+
+
+def test_small_batches_stay_in_the_daemons_process(tmp_path: Path) -> None:
+    settings = example_settings(tmp_path, pipeline={"workers": 2})
+    pool = PreparePool(settings, 2)
+    try:
+        few = [Fetched(f"k{n}", email_bytes(message_id=f"s{n}@x.test"), received_at=NOW)
+               for n in range(MIN_BATCH - 1)]
+        assert pool.prepare(few) is None
+        assert pool._executor is None  # no worker was started for them
+        many = [*few, Fetched("last", email_bytes(message_id="last@x.test"),
+                              received_at=NOW)]
+        ahead = pool.prepare(many)
+        assert ahead is not None
+        results: list[Prepared] = list(ahead)
+        assert [p.inbound.key for p in results] == [f.key for f in many]
+        assert all(p.early is not None for p in results)
+    finally:
+        pool.close()
