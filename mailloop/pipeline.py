@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mailloop.decide import Limits, decide
+from mailloop.language import customer_locales
 from mailloop.model import (
     NO_TAGS,
     Action,
@@ -29,7 +30,6 @@ from mailloop.outcome import Outcome
 from mailloop.outgoing import context_for, customer_reply_to, make_outgoing
 from mailloop.prepare import Early
 from mailloop.problems import auto_links
-from mailloop.render.language import customer_locales
 from mailloop.screen import screen
 from mailloop.staff_replies import notifications, ofora_notifications, staff_outcome
 from mailloop.thread import ThreadView, thread

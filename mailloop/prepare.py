@@ -15,9 +15,9 @@ from datetime import datetime
 
 from mailloop.classify import Classifier
 from mailloop.config import Settings
+from mailloop.language import customer_locales
 from mailloop.model import Inbound, Tags, Verdict, VerdictKind
 from mailloop.parse import parse
-from mailloop.render.language import customer_locales
 from mailloop.screen import screen
 
 

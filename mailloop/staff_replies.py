@@ -22,12 +22,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mailloop.context import Person, TemplateContext
+from mailloop.language import customer_locales
 from mailloop.lifecycle import MOVED, merge_conversation, reached
 from mailloop.model import Action, Address, Credit, Inbound, Outgoing, Tags, ThreadRef, Verdict
 from mailloop.outcome import Outcome
 from mailloop.outgoing import context_for, customer_reply_to, first_name, make_outgoing
 from mailloop.problems import link, new_problem, record_id
-from mailloop.render.language import customer_locales
 from mailloop.staff import OFORA_MODE, StaffReply, check_reply, manager_token, ofora_token
 from mailloop.tokens import token_address
 from mailloop.tools import Tools

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailloop.render.language import customer_locales, detect_language
+from mailloop.language import customer_locales, detect_language
 
 SAMPLES = [
     ("en", "I was charged twice for my order and nobody answers my emails."),

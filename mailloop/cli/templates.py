@@ -127,9 +127,9 @@ def build_reply(settings: Settings, name: str, *, locale: str | None, message: P
                 stored: str | None, now: datetime) -> Outgoing:
     """The reply the daemon would send, through the same code path."""
     from mailloop.classify import Classifier
+    from mailloop.language import customer_locales
     from mailloop.outgoing import context_for, customer_reply_to, make_outgoing
     from mailloop.parse import parse
-    from mailloop.render.language import customer_locales
     from mailloop.samples import sample_files
     from mailloop.store import open_store
     from mailloop.store.base import Batch

@@ -5,7 +5,6 @@
 - text: Markdown -> the text/plain part
 - check: sample contexts and `mailloop templates check`
 - live: the reloading set the daemon renders with
-- language: which language a customer wrote in
 """
 
 from mailloop.render.sandbox import MAX_OUTPUT, markdown_escape
