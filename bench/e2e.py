@@ -247,16 +247,71 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def run_once(config: Path, log: Path) -> tuple[float, int, int]:
-    """Wall seconds, exit status and peak RSS (kB) of `mailloop run --once`."""
+class TreeMemory(threading.Thread):
+    """The memory of a process and all its descendants (its worker pool), sampled every
+    0.1 s: the peak of their summed RSS and of their summed PSS (proportional set size,
+    which counts a page shared by several processes once in all, not once per process)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.done = threading.Event()
+        self.peak_rss_kb = 0
+        self.peak_pss_kb = 0
+        self.most_processes = 0
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            pids = tree(self.pid)
+            rss = pss = 0
+            for pid in pids:
+                try:
+                    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                        if line.startswith("Rss:"):
+                            rss += int(line.split()[1])
+                        elif line.startswith("Pss:"):
+                            pss += int(line.split()[1])
+                except OSError:
+                    continue  # gone between the listing and the read
+            self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            self.peak_pss_kb = max(self.peak_pss_kb, pss)
+            self.most_processes = max(self.most_processes, len(pids))
+
+
+def tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def run_once(config: Path, log: Path) -> tuple[float, int, int, TreeMemory]:
+    """Wall seconds, exit status and peak RSS (kB) of `mailloop run --once`, and the
+    memory of it with its workers."""
     with log.open("ab") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(mailloop_cmd(config, "--once"), env=env(), stderr=err,
                                 stdout=err)
+        memory = TreeMemory(proc.pid)
+        memory.start()
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
+        memory.done.set()
+        memory.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, proc.returncode, usage.ru_maxrss
+    return elapsed, proc.returncode, usage.ru_maxrss, memory
 
 
 def wait_for(predicate: Any, timeout: float, step: float = 0.005) -> bool:
@@ -556,7 +611,7 @@ def main() -> None:
                               args.workers)
         daemon_log = tmp / "daemon.log"
         before = len(read_log(smtp_log))
-        elapsed, code, rss_kb = run_once(config, daemon_log)
+        elapsed, code, rss_kb, memory = run_once(config, daemon_log)
         if code:
             print(f"`mailloop run --once` exited {code}; see {daemon_log}", flush=True)
         rows = read_log(smtp_log)[before:]
@@ -571,6 +626,9 @@ def main() -> None:
             "exit_code": code, "missing": missing, "duplicated": dups, "unexpected": strays,
             "reply_bytes": statistics.mean(s for _, _, s in rows) if rows else 0}
         figures["peak_rss_mb"] = rss_kb / 1024
+        figures["peak_tree_rss_mb"] = memory.peak_rss_kb / 1024
+        figures["peak_tree_pss_mb"] = memory.peak_pss_kb / 1024
+        figures["processes"] = memory.most_processes
         lost_or_dup |= bool(missing or dups or strays or code)
         print(f"2. backlog: `mailloop run --once` on {args.count} messages in {elapsed:.1f} s "
               f"= {rate:.0f} msg/s, {rate / floor:.2f} of the floor ({args.connections} SMTP "
@@ -587,8 +645,10 @@ def main() -> None:
         print(f"4. latency: append -> reply at the SMTP server, {lat['answered']} of "
               f"{LATENCY_MESSAGES} messages: p50 {fmt(lat['p50'])}, p99 {fmt(lat['p99'])}, "
               f"max {fmt(lat['max'])}", flush=True)
-        print(f"5. peak RSS of `run --once` on {args.count} messages: "
-              f"{figures['peak_rss_mb']:.0f} MB", flush=True)
+        print(f"5. peak memory of `run --once` on {args.count} messages: the daemon's RSS "
+              f"{figures['peak_rss_mb']:.0f} MB; with its workers ({memory.most_processes} "
+              f"processes, sampled every 0.1 s) PSS {figures['peak_tree_pss_mb']:.0f} MB, "
+              f"RSS summed {figures['peak_tree_rss_mb']:.0f} MB", flush=True)
         print(f"6. SIGTERM to exit (idling daemon): {lat['sigterm_to_exit'] * 1000:.0f} ms "
               f"(exit code {lat['exit_code']})", flush=True)
 
