@@ -30,6 +30,8 @@ MAX_TEXT_CHARS = 100_000
 MAX_HEADER_CHARS = 4_000
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
+_FOLDING = re.compile(r"\r?\n[ \t]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # control characters but the tab
 
 # Header values whose text reads the same (the content type, every parameter, the transfer
 # encoding) as policy.default's parsed value: ASCII tokens and `name=value` or `name="value"`
@@ -132,8 +134,8 @@ def _parse_message(msg: Message, raw: bytes, key: str, received_at: datetime,
         received_at=received_at,
         sender=sender,
         reply_to=_first_address(headers.get("reply-to", ""), "Reply-To", problems),
-        to=tuple(_addresses(headers.get("to", ""))),
-        cc=tuple(_addresses(headers.get("cc", ""))),
+        to=_addresses(headers.get("to", "")),
+        cc=_addresses(headers.get("cc", "")),
         return_path=_return_path(headers.get("return-path")),
         subject=_one_line(headers.get("subject", "")),
         date=_date(headers.get("date"), problems),
@@ -167,19 +169,24 @@ def _read_headers(msg: Message, problems: list[str]) -> dict[str, str]:
 
 def _decode_header_value(value: object, name: str, problems: list[str]) -> str:
     raw = str(value)
-    try:
-        decoded = str(make_header(decode_header(raw)))
-    except Exception:
-        problems.append(f"undecodable {name} header")
-        decoded = raw
+    if "=?" not in raw:
+        decoded = raw  # no encoded word: decode_header and make_header give it back as it is
+    else:
+        try:
+            decoded = str(make_header(decode_header(raw)))
+        except Exception:
+            problems.append(f"undecodable {name} header")
+            decoded = raw
     # Unfold, and drop control characters so nothing downstream can be injected.
-    decoded = re.sub(r"\r?\n[ \t]*", " ", decoded)
-    return "".join(ch for ch in decoded if ch == "\t" or ch >= " ").strip()
+    return _CONTROL.sub("", _FOLDING.sub(" ", decoded)).strip()
 
 
-def _addresses(value: str) -> list[Address]:
+@lru_cache(maxsize=1024)
+def _addresses(value: str) -> tuple[Address, ...]:
+    """The addresses in a header. Cached: the To and Cc of feedback repeat (our own
+    addresses), and getaddresses is a large part of parsing a small message."""
     if not value:
-        return []
+        return ()
     out = []
     for name, addr in getaddresses([value]):
         addr = addr.strip()
@@ -187,7 +194,7 @@ def _addresses(value: str) -> list[Address]:
             continue
         local, _, domain = addr.rpartition("@")
         out.append(Address(name=_one_line(name), email=f"{local}@{domain.lower()}"))
-    return out
+    return tuple(out)
 
 
 def _first_address(value: str, header: str, problems: list[str]) -> Address | None:

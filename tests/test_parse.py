@@ -6,6 +6,7 @@ import email
 import email.policy
 import re
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
 
@@ -150,6 +151,15 @@ def test_parse_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
 def test_parse_never_raises_on_mime_shaped_noise(chunks: list[bytes]) -> None:
     msg = parse(b"".join(chunks), key="fuzz", received_at=NOW)
     assert msg.key == "fuzz"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.characters() | st.sampled_from([chr(0xdc00 + b) for b in range(0x80, 0x100)]))
+       .map("".join).filter(lambda text: "=?" not in text))
+def test_a_header_without_encoded_words_decodes_to_itself(value: str) -> None:
+    # What lets parse skip decode_header and make_header for such headers (8-bit bytes
+    # in a raw header are surrogate escapes).
+    assert str(make_header(decode_header(value))) == value
 
 
 # ---- parse's email policy reads MIME headers as policy.default does
