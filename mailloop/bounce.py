@@ -63,6 +63,7 @@ _ORIGINAL_STARTS = re.compile(
     r"text of the (returned )?message)",
     re.IGNORECASE | re.MULTILINE)
 _RECIPIENT_HEADERS = ("to", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
+_EVIDENCE_HEADERS = frozenset({"return-path", "x-failed-recipients", "from", *_RECIPIENT_HEADERS})
 
 
 def read_report(msg: Message) -> DeliveryReport | None:
@@ -161,7 +162,9 @@ def _may_be_bounce(msg: Message) -> bool:
     most mail has none of it, and asking the email package for each header parses it."""
     raw: dict[str, str] = {}
     for name, value in msg.raw_items():
-        raw.setdefault(name.lower(), " ".join(str(value).split()))
+        lname = name.lower()
+        if lname in _EVIDENCE_HEADERS and lname not in raw:
+            raw[lname] = " ".join(str(value).split())
     if "return-path" in raw or "x-failed-recipients" in raw:
         return True
     if any("=?" in raw.get(h, "") for h in ("from", *_RECIPIENT_HEADERS)):

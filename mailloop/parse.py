@@ -15,8 +15,10 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
-from email.message import EmailMessage, Message
+from email.message import Message
+from email.policy import Compat32
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import lru_cache
 from types import MappingProxyType
 
 from mailloop import bounce, visible
@@ -28,6 +30,53 @@ MAX_TEXT_CHARS = 100_000
 MAX_HEADER_CHARS = 4_000
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
+_FOLDING = re.compile(r"\r?\n[ \t]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # control characters but the tab
+
+# Header values whose text reads the same (the content type, every parameter, the transfer
+# encoding) as policy.default's parsed value: ASCII tokens and `name=value` or `name="value"`
+# parameters, folded between them. Comments, backslashes, RFC 2231, encoded words (which
+# policy.default decodes even inside quotes), 8-bit bytes and folds inside quotes are not
+# plain. tests/test_parse.py holds the two readings to each other.
+_TOKEN = r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+"
+_ATTRIBUTE = r"[!#$&+\-.0-9A-Z^_`a-z{|}~]+"  # a token without *, ' and %
+_VALUE = r"[!#$%&+\-.0-9A-Z^_`a-z{|}~]+|\"[ !#-\[\]-~]*\""  # a token without *, '; quoted
+_FOLD = r"(?:\r?\n)?[ \t]*"
+_PARAMETERS = rf"(?:{_FOLD};{_FOLD}{_ATTRIBUTE}=(?:{_VALUE}))*(?:{_FOLD};)?[ \t]*"
+_PLAIN_VALUES = {
+    "content-type": re.compile(rf"{_TOKEN}/{_TOKEN}{_PARAMETERS}"),
+    "content-disposition": re.compile(rf"{_TOKEN}{_PARAMETERS}"),
+    "content-transfer-encoding": re.compile(rf"{_TOKEN}[ \t]*"),
+}
+
+
+class _Policy(Compat32):
+    """compat32, whose header values are plain strings, reading them as policy.default does.
+
+    policy.default builds a header object on every `msg.get`, and a part's MIME headers are
+    asked for many times (by the email package's own parser too): that was most of the
+    cost of parsing a small message. Here plain MIME header values (above) are returned as
+    they are, and every other value is the text of policy.default's header object, so what
+    the email package, this module and bounce.py read is what they read under
+    policy.default.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        lname = name.lower()
+        plain = _PLAIN_VALUES.get(lname)
+        if plain is not None and "=?" not in value and plain.fullmatch(value):
+            return value
+        return _default_value(lname, value)
+
+
+@lru_cache(maxsize=256)
+def _default_value(name: str, value: str) -> str:
+    """policy.default's reading of a header value; cached, as a part's Content-Type is
+    asked for several times."""
+    return str(email.policy.default.header_fetch_parse(name, value))
+
+
+_POLICY = _Policy()
 
 
 def parse(raw: bytes, *, key: str, received_at: datetime) -> Inbound:
@@ -35,7 +84,7 @@ def parse(raw: bytes, *, key: str, received_at: datetime) -> Inbound:
     content_hash = hashlib.sha256(raw).hexdigest()
     problems: list[str] = []
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        msg = email.message_from_bytes(raw, policy=_POLICY)
     except Exception as exc:  # the parser is lenient; this guards against the unexpected
         return _unreadable(raw, key, received_at, content_hash, f"cannot parse MIME: {exc}")
     try:
@@ -58,7 +107,7 @@ def _unreadable(raw: bytes, key: str, received_at: datetime, content_hash: str,
     )
 
 
-def _parse_message(msg: EmailMessage, raw: bytes, key: str, received_at: datetime,
+def _parse_message(msg: Message, raw: bytes, key: str, received_at: datetime,
                    content_hash: str, problems: list[str]) -> Inbound:
     headers = _read_headers(msg, problems)
     message_ids = message_id_list(headers.get("message-id", ""))
@@ -85,8 +134,8 @@ def _parse_message(msg: EmailMessage, raw: bytes, key: str, received_at: datetim
         received_at=received_at,
         sender=sender,
         reply_to=_first_address(headers.get("reply-to", ""), "Reply-To", problems),
-        to=tuple(_addresses(headers.get("to", ""))),
-        cc=tuple(_addresses(headers.get("cc", ""))),
+        to=_addresses(headers.get("to", "")),
+        cc=_addresses(headers.get("cc", "")),
         return_path=_return_path(headers.get("return-path")),
         subject=_one_line(headers.get("subject", "")),
         date=_date(headers.get("date"), problems),
@@ -120,19 +169,24 @@ def _read_headers(msg: Message, problems: list[str]) -> dict[str, str]:
 
 def _decode_header_value(value: object, name: str, problems: list[str]) -> str:
     raw = str(value)
-    try:
-        decoded = str(make_header(decode_header(raw)))
-    except Exception:
-        problems.append(f"undecodable {name} header")
-        decoded = raw
+    if "=?" not in raw:
+        decoded = raw  # no encoded word: decode_header and make_header give it back as it is
+    else:
+        try:
+            decoded = str(make_header(decode_header(raw)))
+        except Exception:
+            problems.append(f"undecodable {name} header")
+            decoded = raw
     # Unfold, and drop control characters so nothing downstream can be injected.
-    decoded = re.sub(r"\r?\n[ \t]*", " ", decoded)
-    return "".join(ch for ch in decoded if ch == "\t" or ch >= " ").strip()
+    return _CONTROL.sub("", _FOLDING.sub(" ", decoded)).strip()
 
 
-def _addresses(value: str) -> list[Address]:
+@lru_cache(maxsize=1024)
+def _addresses(value: str) -> tuple[Address, ...]:
+    """The addresses in a header. Cached: the To and Cc of feedback repeat (our own
+    addresses), and getaddresses is a large part of parsing a small message."""
     if not value:
-        return []
+        return ()
     out = []
     for name, addr in getaddresses([value]):
         addr = addr.strip()
@@ -140,7 +194,7 @@ def _addresses(value: str) -> list[Address]:
             continue
         local, _, domain = addr.rpartition("@")
         out.append(Address(name=_one_line(name), email=f"{local}@{domain.lower()}"))
-    return out
+    return tuple(out)
 
 
 def _first_address(value: str, header: str, problems: list[str]) -> Address | None:

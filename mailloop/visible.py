@@ -17,6 +17,7 @@ import lxml.html
 from inscriptis import get_text
 from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.version import VERSION as mailparser_reply_version
 
 # The languages mail-parser-reply knows "On ... wrote:" headers and signatures for.
 REPLY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "pl", "cs")
@@ -187,9 +188,24 @@ def _without_sign_off(text: str) -> str:
     return text
 
 
+# Every reply header mail-parser-reply 1.36 knows in REPLY_LANGUAGES has a colon, at the end
+# of a line ("On ... wrote:", "Am ... schrieb ...:") or after the first word of a line,
+# which may follow quote marks, stars and spaces ("From:", "> Von:", "*De :*"), or it is
+# "-----Original Message-----"; the parser also splits before a row of 32 underscores or
+# hyphens. In text with none of these (and no carriage return) it finds nothing and
+# returns the text with each line stripped. Another version of the parser is always asked.
+_MAY_HAVE_REPLY_HEADER = re.compile(
+    r"^[\s>*]*(?:[^\W\d_]+ ?)?:|:\s*$|-----|[_-]{32}|\r", re.MULTILINE)
+_PARSER_VERSION_READ = mailparser_reply_version == "1.36"
+
+
 def _parser_reply(text: str) -> str:
     """The text above the first reply header the parser knows ("On ... wrote:", the
     From:/Von:/De : block) in its languages; its signature rules are not used."""
+    if _PARSER_VERSION_READ and not _MAY_HAVE_REPLY_HEADER.search(text):
+        # What the parser would return, without its cost (mostly its search for
+        # signatures and disclaimers, which full_body does not use).
+        return "\n".join(line.strip() for line in text.split("\n")).strip()
     replies = _reply_parser().read(text).replies
     return str(replies[0].full_body) if replies else text
 

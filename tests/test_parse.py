@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
+from email.message import Message
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailloop.parse import parse
+from mailloop.parse import _PLAIN_VALUES, _POLICY, parse
 from mailloop.samples import sample_files
 
 DATA = Path(__file__).parent / "data" / "mail"
@@ -146,3 +151,86 @@ def test_parse_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
 def test_parse_never_raises_on_mime_shaped_noise(chunks: list[bytes]) -> None:
     msg = parse(b"".join(chunks), key="fuzz", received_at=NOW)
     assert msg.key == "fuzz"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.characters() | st.sampled_from([chr(0xdc00 + b) for b in range(0x80, 0x100)]))
+       .map("".join).filter(lambda text: "=?" not in text))
+def test_a_header_without_encoded_words_decodes_to_itself(value: str) -> None:
+    # What lets parse skip decode_header and make_header for such headers (8-bit bytes
+    # in a raw header are surrogate escapes).
+    assert str(make_header(decode_header(value))) == value
+
+
+# ---- parse's email policy reads MIME headers as policy.default does
+
+_MIME_HEADERS = {"content-type": "Content-Type", "content-disposition": "Content-Disposition",
+                 "content-transfer-encoding": "Content-Transfer-Encoding"}
+_PIECES = ["text/plain", "multipart/mixed", "attachment", "base64", "/", ";", "=", '"', " ",
+           "\t", "\r\n ", "\n\t", "charset", "boundary", "filename", "name*0", "utf-8",
+           "x.y", "(c)", "\\", "*", "'", "%41", "=?utf-8?q?a?=", "=?", "\udce9", "é", ","]
+
+
+def _reading(msg: Message, value: str) -> list[object]:
+    """Everything mailloop and the email package read from a part's MIME headers."""
+    def call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return repr(fn(*args, **kwargs))
+        except Exception as exc:
+            return type(exc).__name__
+
+    names = {"charset", "boundary", "filename", *re.findall(r"([^\s;=\"]+)=", value)}
+    out: list[object] = [
+        msg.get_content_type(), call(msg.get_content_charset), call(msg.get_boundary),
+        str(msg.get("content-transfer-encoding", "")).lower(),
+        str(msg.get("content-disposition", "")).split(";")[0].strip().lower(),
+        [type(d).__name__ for d in msg.defects], call(msg.get_payload, decode=True)]
+    for name in sorted(names):
+        out += [call(msg.get_param, name), call(msg.get_param, name, header="content-disposition")]
+    return out
+
+
+def _both_readings(header: str, value: str) -> tuple[list[object], list[object]]:
+    raw = f"{_MIME_HEADERS[header]}: {value}\r\n\r\nSGVsbG8=\r\n".encode("utf-8", "surrogateescape")
+    ours = email.message_from_bytes(raw, policy=_POLICY)
+    default = email.message_from_bytes(raw, policy=email.policy.default)
+    return _reading(ours, value), _reading(default, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_MIME_HEADERS)).flatmap(lambda header: st.tuples(
+    st.just(header), st.from_regex(_PLAIN_VALUES[header], fullmatch=True))))
+def test_plain_mime_headers_read_as_under_policy_default(header_value: tuple[str, str]) -> None:
+    ours, default = _both_readings(*header_value)
+    assert ours == default
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_MIME_HEADERS)), st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_other_mime_headers_read_as_under_policy_default(header: str, pieces: list[str]) -> None:
+    ours, default = _both_readings(header, "".join(pieces))
+    assert ours == default
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Content-Type", 'text/plain; charset="utf-8"'),
+    ("Content-Type", "text/plain; charset=UTF-8; format=flowed; delsp=yes"),
+    ("Content-Type", 'multipart/alternative;\r\n\tboundary="----=_Part_12_34.5678"'),
+    ("Content-Type", 'multipart/mixed; boundary="Apple-Mail=_0C3F+A/B"'),
+    ("Content-Transfer-Encoding", "quoted-printable"),
+    ("Content-Disposition", 'attachment; filename="invoice 42.pdf"'),
+])
+def test_ordinary_mime_headers_are_taken_as_they_are(name: str, value: str) -> None:
+    assert _POLICY.header_fetch_parse(name, value) is value
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("Content-Type", "text/plain; charset=utf-8 (comment)"),
+    ("Content-Type", "text/plain; charset*=us-ascii'en'iso-8859-1"),
+    ("Content-Type", 'multipart/mixed; boundary="=?utf-8?q?x?="'),
+    ("Content-Disposition", "attachment; filename*=utf-8''r%C3%A9sum%C3%A9.pdf"),
+    ("Subject", "hello"),
+])
+def test_other_headers_are_read_through_policy_default(name: str, value: str) -> None:
+    assert _POLICY.header_fetch_parse(name, value) == str(
+        email.policy.default.header_fetch_parse(name, value))

@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from mailloop import visible
 from mailloop.parse import parse
 from mailloop.visible import html_to_text, visible_text
 
@@ -134,6 +137,40 @@ def test_html_only_reply_drops_the_quote_containers() -> None:
 
 def test_a_bare_quote_still_says_something() -> None:
     assert visible_text("> only a quote\n") == "> only a quote"
+
+
+# --- mail-parser-reply is not asked where it can find no reply header
+
+_REPLYISH = ["wrote:", "From:", "Von:", "De :", "Envoyé :", " :", "10:30", ":", "Note: x",
+             "-----", "-----Original Message-----", "Original Message", "_" * 32, "-" * 16,
+             "\n\n" + "_" * 40, "\n\n " + "-_" * 20,
+             "\n", "\n\n", " ", "\t", "\u00a0", "> ", "*", "İ", "\u212a", "Hello there", "On Mon",
+             "https://example.com/a", "\nFrom: a\nSent: b", "\n> Von: a\n> Gesendet: b",
+             "\n*De :* a\n*Envoyé :* b", "\nOd: x", "\n  : z", "\nOn Mon, X <x@y> wrote:  ",
+             "El lun, X <x@y> escribió:", "Thanks,", "Best,", "--", "\r"]
+
+
+def _parsers_own(text: str) -> str:
+    replies = visible._reply_parser().read(text).replies
+    return str(replies[0].full_body) if replies else text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_REPLYISH), max_size=25))
+def test_skipping_the_reply_parser_changes_nothing(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert visible._parser_reply(text) == _parsers_own(text)
+
+
+@pytest.mark.skipif(not visible._PARSER_VERSION_READ,
+                    reason="another mail-parser-reply version is always asked")
+def test_text_without_a_reply_header_skips_the_reply_parser(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "  Hi,\n\nThe parcel came at 10:30: all good.\n - Ana  \n"
+    expected = _parsers_own(text)
+    assert expected == "Hi,\n\nThe parcel came at 10:30: all good.\n- Ana"
+    monkeypatch.setattr(visible, "_reply_parser", None)  # asking it would raise
+    assert visible._parser_reply(text) == expected
 
 
 # --- the corpus
