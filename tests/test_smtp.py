@@ -206,6 +206,11 @@ def test_a_password_beyond_ascii_logs_in() -> None:
         assert server.wait_for(1)[0].auth_login == "feedback"
 
 
+def test_probe_answers_with_the_greeting(sender: SmtpDelivery) -> None:
+    assert sender.probe().startswith("220 smtp.example.test")
+    assert sender.status()["opened"] == 0  # its connection is not one of the senders'
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1: trusted by no system store."""
