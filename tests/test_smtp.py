@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
+import smtplib
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -13,11 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailloop.compose import reply_message_id, to_bytes
 from mailloop.config import DeliveryConfig
 from mailloop.delivery.base import Envelope
-from mailloop.delivery.smtp import SmtpDelivery
+from mailloop.delivery.smtp import _PLAIN_ADDRESS, SmtpDelivery, quote_address
 from mailloop.model import Address, Outgoing, ReplyState
 from mailloop.verp import message_id_for, return_path
 from tests.servers import SmtpServer
@@ -247,3 +250,9 @@ def test_tls_verifies_the_server_certificate(tls: str, certificate: tuple[Path, 
         assert "CERTIFICATE_VERIFY_FAILED" in refused.response
         assert len(server.wait_for(2)) == 2
 
+
+@given(st.one_of(st.from_regex(_PLAIN_ADDRESS, fullmatch=True),
+                 st.text(alphabet="ab.@<>\"()[]\\;:, +!#%&'*/=?^_`{|}~-", max_size=20),
+                 st.text(max_size=20)))
+def test_quote_address_is_smtplib_quoteaddr(address: str) -> None:
+    assert quote_address(address) == smtplib.quoteaddr(address)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
+import re
 import select
 import smtplib
 import socket
@@ -64,6 +65,10 @@ IDLE_CHECK_AFTER = 10.0
 _CONNECTION_ERRORS = (OSError,)
 _CLOSING = 421  # the server is closing the connection: it takes no further command
 _MAX_CHALLENGES = 5
+# A dot-atom address, which smtplib's quoteaddr() (a pure-Python RFC 2822 parser, a
+# fifth of the client's CPU per message) returns unchanged in angle brackets.
+_ATOMS = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_PLAIN_ADDRESS = re.compile(f"{_ATOMS}@{_ATOMS}")
 
 
 def default_port(tls: str) -> int:
@@ -82,6 +87,18 @@ class _Client(smtplib.SMTP):
         code, message = super().connect(host, port, source_address)
         self.greeting = f"{code} {_text(message)}"
         return code, message
+
+    def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        if options:
+            return super().mail(sender, options)
+        self.putcmd("mail", f"from:{quote_address(sender)}")
+        return self.getreply()
+
+    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        if options:
+            return super().rcpt(recip, options)
+        self.putcmd("rcpt", f"to:{quote_address(recip)}")
+        return self.getreply()
 
     def auth(self, mechanism: str, authobject: _AuthObject, *,
              initial_response_ok: bool = True) -> tuple[int, bytes]:
@@ -381,6 +398,14 @@ class SmtpDelivery:
                 log.debug("closing SMTP connections: %s", exc)
             finally:
                 client.close()
+
+
+def quote_address(address: str) -> str:
+    """The address as smtplib's quoteaddr() puts it on MAIL and RCPT, the common case
+    without its parser."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _open(client: _Client) -> bool:
