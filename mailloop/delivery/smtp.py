@@ -216,14 +216,15 @@ class SmtpDelivery:
             return
         self._closed = True
         # A send still running has its own timeouts; wait for it as long as one QUIT may.
-        if self._lock.acquire(timeout=self.config.timeout + 5):
+        idle = self._lock.acquire(timeout=self.config.timeout + 5)
+        if idle:
             try:
                 self._quit_all()
             finally:
                 self._lock.release()
         else:
             log.debug("closing SMTP connections: a send is still running")
-        self._workers.shutdown(wait=False)
+        self._workers.shutdown(wait=idle)  # idle workers end at once; a busy one is not awaited
         if self.sent_folder is not None:
             self.sent_folder.close()
 
