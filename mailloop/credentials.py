@@ -59,7 +59,11 @@ def resolve(username: str, password: SecretStr | None, password_command: str | N
     return Credential("none", username)
 
 
+def xoauth2_response(username: str, token: str) -> str:
+    """The SASL XOAUTH2 initial response (Google and Microsoft), before base64."""
+    return f"user={username}\x01auth=Bearer {token}\x01\x01"
+
+
 def xoauth2_string(username: str, token: str) -> str:
-    """The SASL XOAUTH2 initial response (Google and Microsoft), base64-encoded."""
-    raw = f"user={username}\x01auth=Bearer {token}\x01\x01"
-    return base64.b64encode(raw.encode()).decode("ascii")
+    """The SASL XOAUTH2 initial response, base64-encoded."""
+    return base64.b64encode(xoauth2_response(username, token).encode()).decode("ascii")

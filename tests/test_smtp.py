@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
+import smtplib
+import ssl
+import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailloop.compose import reply_message_id, to_bytes
 from mailloop.config import DeliveryConfig
 from mailloop.delivery.base import Envelope
-from mailloop.delivery.smtp import SmtpDelivery
+from mailloop.delivery.smtp import _PLAIN_ADDRESS, SmtpDelivery, quote_address
 from mailloop.model import Address, Outgoing, ReplyState
 from mailloop.verp import message_id_for, return_path
 from tests.servers import SmtpServer
@@ -172,3 +179,80 @@ def test_auth_with_a_password_command() -> None:
         assert refused.state is ReplyState.DEFERRED and "login refused" in refused.response
         [got] = server.wait_for(1)
         assert got.auth_login == "feedback"
+
+
+def test_xoauth2_with_a_token_command() -> None:
+    with SmtpServer(auth=("feedback@company.test", "token-1234")) as server:
+        fresh = SmtpDelivery(config(server, username="feedback@company.test",
+                                    oauth2_token_command="printf token-1234"))
+        stale = SmtpDelivery(config(server, username="feedback@company.test",
+                                    oauth2_token_command="printf token-0000"))
+        try:
+            assert fresh.send([envelope(1)])[0].state is ReplyState.SENT
+            refused = stale.send([envelope(2)])[0]
+        finally:
+            fresh.close()
+            stale.close()
+        assert refused.state is ReplyState.DEFERRED
+        assert refused.response == "login refused: 535 5.7.8 Username and Password not accepted"
+        [got] = server.wait_for(1)
+        assert got.auth_login == "feedback@company.test"
+
+
+def test_a_password_beyond_ascii_logs_in() -> None:
+    with SmtpServer(auth=("feedback", "Grüße-ñ-密码")) as server:
+        delivery = SmtpDelivery(config(server, username="feedback", password="Grüße-ñ-密码"))
+        try:
+            assert delivery.send([envelope(1)])[0].state is ReplyState.SENT
+        finally:
+            delivery.close()
+        assert server.wait_for(1)[0].auth_login == "feedback"
+
+
+def test_probe_answers_with_the_greeting(sender: SmtpDelivery) -> None:
+    assert sender.probe().startswith("220 smtp.example.test")
+    assert sender.status()["opened"] == 0  # its connection is not one of the senders'
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: trusted by no system store."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("tls", ["implicit", "starttls"])
+def test_tls_verifies_the_server_certificate(tls: str, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    with SmtpServer(tls_context=server_context, implicit_tls=tls == "implicit") as server:
+        trusting = SmtpDelivery(config(server, tls=tls),
+                                tls_context=ssl.create_default_context(cafile=str(cert)))
+        default = SmtpDelivery(config(server, tls=tls))
+        unverified = SmtpDelivery(config(server, tls=tls, verify_tls=False))
+        try:
+            assert trusting.send([envelope(1)])[0].state is ReplyState.SENT
+            refused = default.send([envelope(2)])[0]
+            assert unverified.send([envelope(3)])[0].state is ReplyState.SENT
+        finally:
+            for delivery in (trusting, default, unverified):
+                delivery.close()
+        assert refused.state is ReplyState.DEFERRED
+        assert refused.response.startswith("cannot connect")
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.response
+        assert len(server.wait_for(2)) == 2
+
+
+@given(st.one_of(st.from_regex(_PLAIN_ADDRESS, fullmatch=True),
+                 st.text(alphabet="ab.@<>\"()[]\\;:, +!#%&'*/=?^_`{|}~-", max_size=20),
+                 st.text(max_size=20)))
+def test_quote_address_is_smtplib_quoteaddr(address: str) -> None:
+    assert quote_address(address) == smtplib.quoteaddr(address)

@@ -1,15 +1,18 @@
 """A real aiosmtpd SMTP server on 127.0.0.1 that records what it receives, for the tests.
 
-It can be told to fail (4xx/5xx on RCPT or DATA), to refuse recipients, to require AUTH, to
-go down and come back on the same port, and to relay mail for example.test into Dovecot over
+It can be told to fail (4xx/5xx on RCPT or DATA), to refuse recipients, to require AUTH
+(PLAIN, LOGIN or XOAUTH2), to speak TLS (implicit or STARTTLS), to go down and come back on
+the same port, and to relay mail for example.test into Dovecot over
 LMTP so that a reply lands in a real mailbox and the user's sieve script runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
+import ssl
 import threading
 import time
 import warnings
@@ -174,13 +177,31 @@ class _Handler:
             self.state.lock.notify_all()
         return "250 2.0.0 Message accepted for delivery"
 
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2 as Gmail answers it: the password stands for the access token, and a
+        refused token is a 334 challenge carrying a JSON error before the final 535."""
+        try:
+            fields = base64.b64decode(args[1], validate=True).split(b"\x01")
+            user = fields[0].removeprefix(b"user=")
+            token = fields[1].removeprefix(b"auth=Bearer ")
+        except (IndexError, ValueError):
+            return AuthResult(success=False, handled=False,
+                              message="501 5.5.2 Cannot decode XOAUTH2")
+        expected = self.server.auth
+        if expected is not None and (user, token) == (expected[0].encode(), expected[1].encode()):
+            return AuthResult(success=True, auth_data=LoginPassword(user, token))
+        await server.challenge_auth(b'{"status":"400","schemes":"Bearer"}')
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not accepted")
+
 
 class SmtpServer:
     """An aiosmtpd server on 127.0.0.1 that keeps every accepted message in `messages`.
 
     auth=(user, password) offers AUTH PLAIN/LOGIN without TLS and requires it before MAIL.
     relay_lmtp=(host, port) delivers accepted mail for @relay_domain recipients over LMTP
-    (see relay_to()).
+    (see relay_to()). tls_context (a server context) with implicit_tls speaks TLS from the
+    first byte; without, it offers STARTTLS and requires it before anything else.
     """
 
     def __init__(
@@ -192,6 +213,8 @@ class SmtpServer:
         relay_lmtp: tuple[str, int] | None = None,
         relay_domain: str = DOMAIN,
         ready_timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -199,6 +222,8 @@ class SmtpServer:
         self.relay_lmtp = relay_lmtp
         self.relay_domain = relay_domain.lower()
         self.ready_timeout = ready_timeout
+        self.tls_context = tls_context
+        self.implicit_tls = implicit_tls
         self._state = _State()
         self._controller: Controller | None = None
 
@@ -247,6 +272,10 @@ class SmtpServer:
                 auth_required=True,
                 auth_require_tls=False,
             )
+        if self.tls_context is not None and self.implicit_tls:
+            kwargs.update(ssl_context=self.tls_context)
+        elif self.tls_context is not None:
+            kwargs.update(tls_context=self.tls_context, require_starttls=True)
         return Controller(
             _Handler(self),
             hostname=self.host,
