@@ -48,6 +48,7 @@ MAX_SUBJECT = 200
 LAYOUT = "_layout.html"
 DEFAULT_LAYOUT = "<!doctype html><html><body>{{ body }}</body></html>"
 _HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):[ \t]?(.*)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
                                       "breaks": True})
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
@@ -238,7 +239,7 @@ class TemplateSet:
         try:
             with Deadline(budget):
                 where = str(src.path)
-                subject = compiled.subject.render(values)
+                subject = one_line(compiled.subject.render(values))
                 markdown = compiled.body.render(values)
                 if len(markdown) > MAX_OUTPUT:
                     raise TemplateError(where, src.body_line, "rendered body is too large")
@@ -250,7 +251,7 @@ class TemplateSet:
                 elif self.layout is not None:
                     where = str(self.layout_path)
                     html = self.layout.render(body=Markup(_MARKDOWN.renderer.render(
-                        tokens, _MARKDOWN.options, {})), subject=one_line(subject),
+                        tokens, _MARKDOWN.options, {})), subject=subject,
                         company=values["company"])
                 else:  # pragma: no cover - a set with a broken layout is never used
                     raise TemplateError(str(self.layout_path), 1, "layout did not compile")
@@ -269,14 +270,13 @@ class TemplateSet:
                 AttributeError, LookupError, ArithmeticError, MemoryError) as exc:
             raise TemplateError(where, _error_line(exc, src.body_line),
                                 f"{type(exc).__name__}: {exc}") from None
-        return Rendered(subject=one_line(subject), text=text, html=html, template=src.name,
+        return Rendered(subject=subject, text=text, html=html, template=src.name,
                         locale=src.locale, set_hash=self.hash, path=str(src.path))
 
 
 def one_line(value: str) -> str:
     """A header-safe single line: no control characters, bounded length."""
-    cleaned = "".join(ch if ch >= " " and ch != "\x7f" else " " for ch in value)
-    cleaned = " ".join(cleaned.split())
+    cleaned = " ".join(_CONTROL.sub(" ", value).split())
     if len(cleaned) > MAX_SUBJECT:
         cleaned = cleaned[:MAX_SUBJECT - 1].rstrip() + "…"
     return cleaned
