@@ -6,9 +6,10 @@ that one source, through one Jinja2 pass:
 
 - every value is escaped for Markdown as it is inserted, so whatever a customer
   wrote stays literal text (`{{ 7*7 }}` in a name is the seven characters);
-- markdown-it parses the result once (raw HTML disabled); the HTML part is its
-  HTML, wrapped in `templates/_layout.html` with the CSS inlined (css-inline),
-  and the text part is the same tokens as wrapped text with links as footnotes;
+- markdown-it.rs parses the result once (raw HTML disabled), and one walk over
+  its tree writes the HTML part, wrapped in `templates/_layout.html` with the
+  CSS inlined (css-inline), and the text part, wrapped text with links as
+  footnotes (render/markdown.py);
 - a hand-written `<name>.html` beside `<name>.md` replaces the generated HTML
   part (rendered with HTML autoescape, then CSS-inlined the same way).
 
@@ -27,10 +28,10 @@ from typing import TYPE_CHECKING
 import css_inline
 from jinja2 import Template, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from mailloop.context import TemplateContext
+from mailloop.render.markdown import render
 from mailloop.render.sandbox import (
     MAX_OUTPUT,
     RENDER_SECONDS,
@@ -39,7 +40,6 @@ from mailloop.render.sandbox import (
     RenderTimeout,
     environment,
 )
-from mailloop.render.text import markdown_to_text
 
 if TYPE_CHECKING:
     from mailloop.config import Settings
@@ -49,8 +49,6 @@ LAYOUT = "_layout.html"
 DEFAULT_LAYOUT = "<!doctype html><html><body>{{ body }}</body></html>"
 _HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):[ \t]?(.*)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
-                                      "breaks": True})
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
 
@@ -243,16 +241,14 @@ class TemplateSet:
                 markdown = compiled.body.render(values)
                 if len(markdown) > MAX_OUTPUT:
                     raise TemplateError(where, src.body_line, "rendered body is too large")
-                tokens = _MARKDOWN.parse(markdown.strip())
-                text = markdown_to_text(tokens)
+                body, text = render(markdown.strip())
                 if compiled.html is not None and src.html_path is not None:
                     where = str(src.html_path)
                     html = compiled.html.render(values)
                 elif self.layout is not None:
                     where = str(self.layout_path)
-                    html = self.layout.render(body=Markup(_MARKDOWN.renderer.render(
-                        tokens, _MARKDOWN.options, {})), subject=subject,
-                        company=values["company"])
+                    html = self.layout.render(body=Markup(body), subject=subject,
+                                              company=values["company"])
                 else:  # pragma: no cover - a set with a broken layout is never used
                     raise TemplateError(str(self.layout_path), 1, "layout did not compile")
                 if len(html) > MAX_OUTPUT * 4:
