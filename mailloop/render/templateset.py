@@ -8,8 +8,8 @@ that one source, through one Jinja2 pass:
   wrote stays literal text (`{{ 7*7 }}` in a name is the seven characters);
 - markdown-it.rs parses the result once (raw HTML disabled), and one walk over
   its tree writes the HTML part, wrapped in `templates/_layout.html` with the
-  CSS inlined (css-inline), and the text part, wrapped text with links as
-  footnotes (render/markdown.py);
+  CSS inlined (css-inline; the layout is inlined once, see render/layout.py),
+  and the text part, wrapped text with links as footnotes (render/markdown.py);
 - a hand-written `<name>.html` beside `<name>.md` replaces the generated HTML
   part (rendered with HTML autoescape, then CSS-inlined the same way).
 
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 import css_inline
 from jinja2 import Template, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
-from markupsafe import Markup
 
 from mailloop.context import TemplateContext
+from mailloop.render.layout import Layout, TooLarge
 from mailloop.render.markdown import render
 from mailloop.render.sandbox import (
     MAX_OUTPUT,
@@ -169,9 +169,11 @@ class TemplateSet:
         layout_source = (self.layout_path.read_text(encoding="utf-8")
                          if self.layout_path.exists() else DEFAULT_LAYOUT)
         digest.update(layout_source.encode())
-        self.layout: Template | None = None
+        self.layout: Layout | None = None
         try:
-            self.layout = self.envs(self.default_locale)["html"].from_string(layout_source)
+            html_env = self.envs(self.default_locale)["html"]
+            self.layout = Layout(html_env.from_string(layout_source), layout_source, html_env,
+                                 _INLINER)
         except TemplateSyntaxError as exc:
             self.errors.append(TemplateError(str(self.layout_path), exc.lineno or 1,
                                              exc.message or "syntax error"))
@@ -245,15 +247,18 @@ class TemplateSet:
                 if compiled.html is not None and src.html_path is not None:
                     where = str(src.html_path)
                     html = compiled.html.render(values)
+                    if len(html) > MAX_OUTPUT * 4:
+                        raise TemplateError(where, 1, "rendered HTML is too large")
+                    html = _INLINER.inline(html)
                 elif self.layout is not None:
                     where = str(self.layout_path)
-                    html = self.layout.render(body=Markup(body), subject=subject,
-                                              company=values["company"])
+                    try:
+                        html = self.layout.html(body, subject, values["company"],
+                                                MAX_OUTPUT * 4)
+                    except TooLarge:
+                        raise TemplateError(where, 1, "rendered HTML is too large") from None
                 else:  # pragma: no cover - a set with a broken layout is never used
                     raise TemplateError(str(self.layout_path), 1, "layout did not compile")
-                if len(html) > MAX_OUTPUT * 4:
-                    raise TemplateError(where, 1, "rendered HTML is too large")
-                html = _INLINER.inline(html)
         except TemplateError:
             raise
         except RenderTimeout as exc:
