@@ -170,7 +170,16 @@ class _Walk:
         words: list[str] = []
         if tag:
             self.html.append(f"<{tag}>")
-        self.inline(_trimmed(nodes), words)
+        start, notes = len(self.html), len(self.text.notes)
+        self.inline(nodes, words)
+        first, last = (words[0], words[-1]) if words else ("", "")
+        if ((first and first[0] in _MD_SPACE and nodes[0].name == "text")
+                or (last and last[-1] in _MD_SPACE and nodes[-1].name == "text")):
+            # text at an end starts or ends with white space markdown-it.rs left: again,
+            # trimmed (rarely: reading each end's text first would cost every paragraph)
+            del self.html[start:], self.text.notes[notes:]
+            words = []
+            self.inline(_trimmed(nodes), words)
         if tag:
             self.html.append(f"</{tag}>\n")
         self.text.block("".join(words))
@@ -238,11 +247,9 @@ def _plain_text(nodes: Sequence[Node]) -> str:
     return "".join(out)
 
 
-def _trimmed(nodes: Sequence[Node]) -> Sequence[Node | str]:
+def _trimmed(nodes: Sequence[Node]) -> list[Node | str]:
     """A paragraph's inline nodes, trimmed as markdown-it-py trims its source (a
     no-break space a customer typed at the end of a line goes); a `str` is text."""
-    if not nodes or not (_edge_space(nodes[0], 0) or _edge_space(nodes[-1], -1)):
-        return nodes
     items: list[Node | str] = list(nodes)
     for step in (0, -1):
         emptied = False  # a line of spaces went, and so does the line break after it
@@ -259,13 +266,6 @@ def _trimmed(nodes: Sequence[Node]) -> Sequence[Node | str]:
             items.pop(step)
             emptied = True
     return items
-
-
-def _edge_space(node: Node, index: int) -> bool:
-    if node.name != "text":
-        return False
-    content = str(node.meta["content"])
-    return bool(content) and content[index] in _MD_SPACE
 
 
 # A fence's language is the first word of its info string, with backslash escapes
