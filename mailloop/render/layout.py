@@ -17,8 +17,9 @@ pieces. That gives the very bytes of inlining the whole document when:
   where the HTML parser reads it as it reads a fragment, the subject in text).
 
 Otherwise, and for a layout that fails to render with the markers, every
-reply inlines the whole document as before. The frame depends on the company
-values the layout is rendered with, and is remade when they change.
+reply inlines the whole document as before. The layout is rendered with the
+company values too, so a frame is made for each set of them (the settings' one,
+in practice).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _MARKERS = re.compile(f"({_BODY}|{_SUBJECT})")
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
 _SIMPLE_SELECTOR = re.compile(r"[A-Za-z0-9_.#*-]+")
 _COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
+_FRAMES = 8  # company values the frames are kept for (one, unless a test or check varies it)
 _PROBES = [  # every element the Markdown renderer writes, and characters that get escaped
     ("# One\n\nA *b* **c** `d` [e](https://example.com/?a=1&b=2 \"t\") ![f](x.png) "
      "&amp; &lt; > \" ' \xa0 é ☺\nline\n\n> quote\n> > deeper\n\n- one\n- two\n\n"
@@ -63,7 +65,7 @@ class Layout:
         self.template = template
         self.inliner = inliner
         self.plain = _inserts_plainly(env, source)
-        self._frame: tuple[dict[str, Any], _Frame | None] | None = None
+        self._frames: dict[tuple[tuple[str, Any], ...], _Frame | None] = {}
 
     def html(self, body: str, subject: str, company: dict[str, Any], limit: int) -> str:
         """The HTML part around `body` (the HTML of a Markdown body); TooLarge when
@@ -79,11 +81,18 @@ class Layout:
         return frame.fill(body, subject)
 
     def frame(self, company: dict[str, Any]) -> _Frame | None:
-        made = self._frame
-        if made is not None and made[0] == company:
-            return made[1]
+        """The frame for these company values (the same for every reply in practice:
+        they are the settings'), or None where the layout is inlined whole."""
+        key = tuple(company.items())
+        try:
+            if key in self._frames:
+                return self._frames[key]
+        except TypeError:  # a value that cannot be a key
+            return None
         frame = self._make(company) if self.plain else None
-        self._frame = (dict(company), frame)
+        if len(self._frames) >= _FRAMES:
+            self._frames.clear()
+        self._frames[key] = frame
         return frame
 
     def _make(self, company: dict[str, Any]) -> _Frame | None:
