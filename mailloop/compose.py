@@ -63,18 +63,37 @@ def to_email(out: Outgoing, *, now: datetime) -> EmailMessage:
 
 
 def to_bytes(out: Outgoing, *, now: datetime) -> bytes:
-    fast = _plain_bytes(out, now=now)
-    return fast if fast is not None else to_email(out, now=now).as_bytes()
+    if out.extra_headers:  # rare; the email package checks them (no second Subject)
+        return to_email(out, now=now).as_bytes()
+    return _quick_bytes(out, now=now)
 
 
-# The email package parses every header it is given and re-renders it, which makes a
-# reply cost milliseconds. Most replies need none of that: their headers are short
-# printable ASCII. For those, `_plain_bytes` writes the very bytes `to_email(...)
-# .as_bytes()` gives (tests/test_compose.py holds the two to each other); anything
-# else (non-ASCII, long or unusual values) takes the email package's path.
+# The email package parses every header it is given and re-renders it, and builds the
+# MIME tree part by part, which makes a reply cost milliseconds. `_quick_bytes` writes
+# the very bytes `to_email(...).as_bytes()` gives (tests/test_compose.py holds the two
+# to each other): short printable ASCII headers as they are, any other header (a name
+# or subject with accents, a long subject) folded by the email package on its own,
+# which is what its generator does with each header, and the parts directly.
 _PLAIN_VALUE = re.compile(r"[ -~]*")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9 ]*")
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+")
 _MAX_LINE = 78
+
+
+def _plain(value: str) -> bool:
+    return (bool(value) and value == value.strip() and "  " not in value and "=?" not in value
+            and _PLAIN_VALUE.fullmatch(value) is not None)
+
+
+def _folded(name: str, value: str) -> str:
+    """One header as the email package writes it: parsed, then folded and encoded."""
+    folded = SMTP.fold_binary(name, SMTP.header_store_parse(name, value)[1])
+    return folded.decode("ascii", "surrogateescape").removesuffix("\r\n")
+
+
+def _header(name: str, value: str) -> str:
+    line = f"{name}: {value}"
+    return line if len(line) <= _MAX_LINE and _plain(value) else _folded(name, value)
 
 
 def _plain_address(addr: Address) -> str | None:
@@ -84,62 +103,48 @@ def _plain_address(addr: Address) -> str | None:
     return f"{addr.name} <{addr.email}>" if addr.name else addr.email
 
 
-_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+")
-
-
-def _plain_bytes(out: Outgoing, *, now: datetime) -> bytes | None:
-    sender = _plain_address(out.sender)
-    to = [_plain_address(a) for a in out.to]
-    reply_to = _plain_address(out.reply_to) if out.reply_to is not None else ""
-    if sender is None or reply_to is None or not to or any(a is None for a in to) \
-            or out.extra_headers:
-        return None
-    headers = [("From", sender), ("To", ", ".join(a for a in to if a))]
-    if out.reply_to is not None:
-        headers.append(("Reply-To", reply_to))
-    headers += [("Subject", out.subject), ("Date", format_datetime(now)),
-                ("Message-ID", f"<{out.message_id}>")]
-    if out.in_reply_to:
-        headers.append(("In-Reply-To", f"<{out.in_reply_to}>"))
-    if out.references:
-        headers.append(("References", " ".join(f"<{r}>" for r in out.references)))
-    headers += [("Auto-Submitted", "auto-replied"), ("X-Auto-Response-Suppress", "All"),
-                ("Precedence", "auto_reply"), (LOOP_HEADER, out.sender.domain)]
-    if out.template:
-        headers.append(("X-Mailloop-Template",
-                        f"{out.template}; locale={out.locale}; set={out.template_hash}"))
-    lines = []
-    single = {"From": out.sender, "To": out.to[0] if len(out.to) == 1 else None,
-              "Reply-To": out.reply_to}
-    for name, value in headers:
+def _address_header(name: str, addrs: tuple[Address, ...]) -> str:
+    plain = [_plain_address(a) for a in addrs]
+    value = ", ".join(p for p in plain if p is not None)
+    if addrs and None not in plain and _plain(value):
         line = f"{name}: {value}"
-        if (not value or value != value.strip() or "  " in value
-                or "=?" in value or not _PLAIN_VALUE.fullmatch(value)):
-            return None
-        if len(line) > _MAX_LINE:
-            # One named address too long for the line: it moves to the next line whole,
-            # or when even that is too long, the address part does.
-            addr = single.get(name)
-            if addr is None or not addr.name:
-                return None
+        if len(line) <= _MAX_LINE:
+            return line
+        # One named address too long for the line: it moves to the next line whole,
+        # or when even that is too long, the address part does.
+        addr = addrs[0]
+        if len(addrs) == 1 and addr.name:
             if len(value) + 1 <= _MAX_LINE:
-                line = f"{name}:\r\n {value}"
-            elif len(f"{name}: {addr.name}") <= _MAX_LINE and len(addr.email) + 3 <= _MAX_LINE:
-                line = f"{name}: {addr.name}\r\n <{addr.email}>"
-            else:
-                return None
-        lines.append(line)
+                return f"{name}:\r\n {value}"
+            if len(f"{name}: {addr.name}") <= _MAX_LINE and len(addr.email) + 3 <= _MAX_LINE:
+                return f"{name}: {addr.name}\r\n <{addr.email}>"
+    return _folded(name, ", ".join(_format(a) for a in addrs))
+
+
+def _quick_bytes(out: Outgoing, *, now: datetime) -> bytes:
+    lines = [_address_header("From", (out.sender,)), _address_header("To", out.to)]
+    if out.reply_to is not None:
+        lines.append(_address_header("Reply-To", (out.reply_to,)))
+    lines += [_header("Subject", out.subject), _header("Date", format_datetime(now)),
+              _header("Message-ID", f"<{out.message_id}>")]
+    if out.in_reply_to:
+        lines.append(_header("In-Reply-To", f"<{out.in_reply_to}>"))
+    if out.references:
+        lines.append(_header("References", " ".join(f"<{r}>" for r in out.references)))
+    lines += ["Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All",
+              "Precedence: auto_reply", _header(LOOP_HEADER, out.sender.domain)]
+    if out.template:
+        lines.append(_header("X-Mailloop-Template",
+                             f"{out.template}; locale={out.locale}; set={out.template_hash}"))
     language = []
     if out.locale:
-        if not _PLAIN_VALUE.fullmatch(out.locale) or len(out.locale) > 50 \
-                or out.locale != out.locale.strip() or " " in out.locale:
-            return None
-        language = [f"Content-Language: {out.locale}"]
+        language = [_header("Content-Language", out.locale) if " " not in out.locale
+                    else _folded("Content-Language", out.locale)]
     text_type, text_body = _qp_part("plain", out.text)
     if not out.html:
         head = "\r\n".join([*lines, text_type, "Content-Transfer-Encoding: quoted-printable",
                              "MIME-Version: 1.0", *language])
-        return f"{head}\r\n\r\n{text_body}".encode("ascii")
+        return f"{head}\r\n\r\n{text_body}".encode("ascii", "surrogateescape")
     digest = hashlib.sha256(f"{out.text}\0{out.html}".encode()).hexdigest()[:32]
     boundary = f"mailloop-{digest}"
     html_type, html_body = _qp_part("html", out.html)
@@ -151,7 +156,7 @@ def _plain_bytes(out: Outgoing, *, now: datetime) -> bytes | None:
         f"\r\n\r\n{text_body}\r\n",
         f"--{boundary}\r\n{html_type}\r\nContent-Transfer-Encoding: quoted-printable"
         f"\r\nMIME-Version: 1.0\r\n\r\n{html_body}\r\n",
-        f"--{boundary}--\r\n"]).encode("ascii")
+        f"--{boundary}--\r\n"]).encode("ascii", "surrogateescape")
 
 
 def _qp_part(subtype: str, content: str) -> tuple[str, str]:

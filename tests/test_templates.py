@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from jinja2.exceptions import SecurityError
 from typer.testing import CliRunner
 
 from mailloop.cli import app
@@ -219,6 +220,19 @@ def test_broken_template_fails_check_at_its_file_and_line(settings: Settings, ca
                                       str(settings.base_dir) + "/mailloop.toml"])
     assert result.exit_code == 1
     assert f"{path}:{expected_line}: error:" in result.output.replace("\n", "")
+
+
+def test_a_dict_key_is_read_as_the_sandbox_reads_it() -> None:
+    from mailloop.render.sandbox import environment
+
+    env = environment("en", mode="plain")
+    values = {"d": {"name": "Maria", "keys": "not this", "pop": "nor this"}}
+    assert env.from_string("{{ d.name }}").render(values) == "Maria"
+    # a dict's own attribute wins over its key, and mutating ones stay refused
+    assert env.from_string("{{ d.keys == 'not this' }}").render(values) == "False"
+    with pytest.raises(SecurityError):
+        env.from_string("{{ d.pop('name') }}").render(values)
+    assert env.from_string("{{ d.nope is defined }}").render(values) == "False"
 
 
 def test_a_runaway_loop_is_stopped_by_the_time_budget(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 - templateset: the template format, the compiled set, the two parts from one source
 - sandbox: the environment templates run in (sandbox, budgets, locale filters)
-- text: Markdown -> the text/plain part
+- markdown: Markdown -> the HTML and the text part, in one walk over one tree
+- text: the layout of the text/plain part (wrapping, quotes, footnotes)
+- layout: the HTML part inside `_layout.html`, with the CSS inlined
 - check: sample contexts and `mailloop templates check`
 - live: the reloading set the daemon renders with
 """

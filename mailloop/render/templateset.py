@@ -6,9 +6,10 @@ that one source, through one Jinja2 pass:
 
 - every value is escaped for Markdown as it is inserted, so whatever a customer
   wrote stays literal text (`{{ 7*7 }}` in a name is the seven characters);
-- markdown-it parses the result once (raw HTML disabled); the HTML part is its
-  HTML, wrapped in `templates/_layout.html` with the CSS inlined (css-inline),
-  and the text part is the same tokens as wrapped text with links as footnotes;
+- markdown-it.rs parses the result once (raw HTML disabled), and one walk over
+  its tree writes the HTML part, wrapped in `templates/_layout.html` with the
+  CSS inlined (css-inline; the layout is inlined once, see render/layout.py),
+  and the text part, wrapped text with links as footnotes (render/markdown.py);
 - a hand-written `<name>.html` beside `<name>.md` replaces the generated HTML
   part (rendered with HTML autoescape, then CSS-inlined the same way).
 
@@ -27,10 +28,10 @@ from typing import TYPE_CHECKING
 import css_inline
 from jinja2 import Template, TemplateSyntaxError
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
-from markdown_it import MarkdownIt
-from markupsafe import Markup
 
 from mailloop.context import TemplateContext
+from mailloop.render.layout import Layout, TooLarge
+from mailloop.render.markdown import render
 from mailloop.render.sandbox import (
     MAX_OUTPUT,
     RENDER_SECONDS,
@@ -39,7 +40,6 @@ from mailloop.render.sandbox import (
     RenderTimeout,
     environment,
 )
-from mailloop.render.text import markdown_to_text
 
 if TYPE_CHECKING:
     from mailloop.config import Settings
@@ -48,8 +48,7 @@ MAX_SUBJECT = 200
 LAYOUT = "_layout.html"
 DEFAULT_LAYOUT = "<!doctype html><html><body>{{ body }}</body></html>"
 _HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):[ \t]?(.*)$")
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False,
-                                      "breaks": True})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
 
@@ -170,9 +169,11 @@ class TemplateSet:
         layout_source = (self.layout_path.read_text(encoding="utf-8")
                          if self.layout_path.exists() else DEFAULT_LAYOUT)
         digest.update(layout_source.encode())
-        self.layout: Template | None = None
+        self.layout: Layout | None = None
         try:
-            self.layout = self.envs(self.default_locale)["html"].from_string(layout_source)
+            html_env = self.envs(self.default_locale)["html"]
+            self.layout = Layout(html_env.from_string(layout_source), layout_source, html_env,
+                                 _INLINER)
         except TemplateSyntaxError as exc:
             self.errors.append(TemplateError(str(self.layout_path), exc.lineno or 1,
                                              exc.message or "syntax error"))
@@ -238,25 +239,26 @@ class TemplateSet:
         try:
             with Deadline(budget):
                 where = str(src.path)
-                subject = compiled.subject.render(values)
+                subject = one_line(compiled.subject.render(values))
                 markdown = compiled.body.render(values)
                 if len(markdown) > MAX_OUTPUT:
                     raise TemplateError(where, src.body_line, "rendered body is too large")
-                tokens = _MARKDOWN.parse(markdown.strip())
-                text = markdown_to_text(tokens)
+                body, text = render(markdown.strip())
                 if compiled.html is not None and src.html_path is not None:
                     where = str(src.html_path)
                     html = compiled.html.render(values)
+                    if len(html) > MAX_OUTPUT * 4:
+                        raise TemplateError(where, 1, "rendered HTML is too large")
+                    html = _INLINER.inline(html)
                 elif self.layout is not None:
                     where = str(self.layout_path)
-                    html = self.layout.render(body=Markup(_MARKDOWN.renderer.render(
-                        tokens, _MARKDOWN.options, {})), subject=one_line(subject),
-                        company=values["company"])
+                    try:
+                        html = self.layout.html(body, subject, values["company"],
+                                                MAX_OUTPUT * 4)
+                    except TooLarge:
+                        raise TemplateError(where, 1, "rendered HTML is too large") from None
                 else:  # pragma: no cover - a set with a broken layout is never used
                     raise TemplateError(str(self.layout_path), 1, "layout did not compile")
-                if len(html) > MAX_OUTPUT * 4:
-                    raise TemplateError(where, 1, "rendered HTML is too large")
-                html = _INLINER.inline(html)
         except TemplateError:
             raise
         except RenderTimeout as exc:
@@ -269,14 +271,13 @@ class TemplateSet:
                 AttributeError, LookupError, ArithmeticError, MemoryError) as exc:
             raise TemplateError(where, _error_line(exc, src.body_line),
                                 f"{type(exc).__name__}: {exc}") from None
-        return Rendered(subject=one_line(subject), text=text, html=html, template=src.name,
+        return Rendered(subject=subject, text=text, html=html, template=src.name,
                         locale=src.locale, set_hash=self.hash, path=str(src.path))
 
 
 def one_line(value: str) -> str:
     """A header-safe single line: no control characters, bounded length."""
-    cleaned = "".join(ch if ch >= " " and ch != "\x7f" else " " for ch in value)
-    cleaned = " ".join(cleaned.split())
+    cleaned = " ".join(_CONTROL.sub(" ", value).split())
     if len(cleaned) > MAX_SUBJECT:
         cleaned = cleaned[:MAX_SUBJECT - 1].rstrip() + "…"
     return cleaned
