@@ -33,6 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
@@ -74,12 +75,39 @@ class AtomicJSONStorage(Storage):
     def flush(self) -> None:
         if not self._dirty or self._data is None:
             return
-        atomic_write(self.path, json.dumps(self._data, ensure_ascii=False,
-                                           separators=(",", ":")).encode("utf-8"))
+        atomic_write(self.path, dumps(self._data))
         self._dirty = False
 
     def close(self) -> None:
         self.flush()
+
+
+# orjson writes the JSON json.dumps(..., ensure_ascii=False, separators=(",", ":")) writes
+# (byte for byte, but for the spelling of a float's exponent, and null for NaN and the
+# infinities, which are not JSON) seven times faster: a commit rewrites whole segments of
+# several MB. Datetimes and dataclasses go on to the standard library, which refuses them.
+_ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON in UTF-8, non-ASCII characters as they are."""
+    try:
+        return orjson.dumps(value, option=_ORJSON)
+    except orjson.JSONEncodeError:
+        # What orjson refuses (integers beyond 64 bits, keys that are not strings,
+        # unpaired surrogates): the standard library writes it, or raises, as it always did.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _journal_entry(line: bytes) -> Any:
+    """One journal line, read by orjson: four times faster than json on the lines that
+    index documents (strings and small numbers). A small record's document is read by
+    json, which keeps an integer beyond 64 bits exact where orjson makes it a float."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)  # what json reads and orjson does not, or the error
+    return json.loads(line) if entry.get("t") == _RECORD else entry
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -165,7 +193,7 @@ class TinyStore:
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
+                entry = _journal_entry(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash: its commit never completed
             if entry["t"] == _END:
@@ -485,8 +513,7 @@ class TinyStore:
 
     def _append_journal(self, entries: list[dict[str, Any]]) -> None:
         with self._journal_path.open("ab") as fh:
-            fh.write(b"".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"))
-                              .encode("utf-8") + b"\n" for e in entries))
+            fh.write(b"".join(dumps(e) + b"\n" for e in entries))
             fh.flush()
             os.fsync(fh.fileno())
 
@@ -530,8 +557,8 @@ class TinyStore:
                 else:
                     entry.update(who=str(doc.get("customer", "")).casefold(),
                                  subj=doc.get("subject_key"), last=doc.get("last_at", ""))
-                lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")))
-        atomic_write(self._journal_path, ("\n".join(lines) + "\n").encode("utf-8"))
+                lines.append(dumps(entry))
+        atomic_write(self._journal_path, b"\n".join(lines) + b"\n")
 
     def rewrite_records(self, change: Callable[[Doc], Doc | None]) -> int:
         """Replace each small record by `change(record)`, or drop it when that is None;
