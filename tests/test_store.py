@@ -229,3 +229,24 @@ def test_a_record_with_a_big_integer_comes_back_exact_from_the_journal(tmp_path:
     store.close()
     (tmp_path / "s.json").write_bytes(before)  # a crash before the main file was written
     assert TinyStore(tmp_path / "s.json").record("r:big") == {"n": 2**64 + 1, "id": "r:big"}
+
+
+def test_the_main_file_is_whole_after_commits_that_change_part_of_it(tmp_path: Path) -> None:
+    """Tables a commit did not change are written as encoded before: still all there."""
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.checkpoints["mbox"] = {"next": 1}
+    b.records["optout:a@x"] = {"at": T0.isoformat()}
+    store.commit(b)
+    for n in range(2, 4):
+        b = Batch()
+        b.put_message(message(f"k{n}"))
+        b.checkpoints["mbox"] = {"next": n}
+        store.commit(b)
+    main = json.loads((tmp_path / "s.json").read_text())
+    assert main["meta"] == {"1": {"seq": 3}}
+    assert [cp["next"] for cp in main["checkpoints"].values()] == [3]
+    assert [r["id"] for r in main["records"].values()] == ["optout:a@x"]
+    assert store.rewrite_records(lambda r: None) == 1
+    assert json.loads((tmp_path / "s.json").read_text())["records"] == {}
+    assert TinyStore(tmp_path / "s.json").checkpoint("mbox") == {"next": 3, "mailbox": "mbox"}
