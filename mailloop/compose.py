@@ -7,9 +7,10 @@ auto-responder answers it and our own screening recognises it if it comes back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -86,6 +87,13 @@ def _plain_address(addr: Address) -> str | None:
 _PLAIN_EMAIL = re.compile(r"[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+")
 
 
+@functools.lru_cache(maxsize=4)
+def _date(now: datetime, offset: timedelta | None) -> str:
+    # A batch's replies share one `now`. The offset is part of the key: the same moment
+    # in another zone is an equal datetime, but another Date header.
+    return format_datetime(now)
+
+
 def _plain_bytes(out: Outgoing, *, now: datetime) -> bytes | None:
     sender = _plain_address(out.sender)
     to = [_plain_address(a) for a in out.to]
@@ -96,7 +104,7 @@ def _plain_bytes(out: Outgoing, *, now: datetime) -> bytes | None:
     headers = [("From", sender), ("To", ", ".join(a for a in to if a))]
     if out.reply_to is not None:
         headers.append(("Reply-To", reply_to))
-    headers += [("Subject", out.subject), ("Date", format_datetime(now)),
+    headers += [("Subject", out.subject), ("Date", _date(now, now.utcoffset())),
                 ("Message-ID", f"<{out.message_id}>")]
     if out.in_reply_to:
         headers.append(("In-Reply-To", f"<{out.in_reply_to}>"))

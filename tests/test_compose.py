@@ -124,3 +124,10 @@ def test_quoted_printable_lines_break_as_the_email_package_breaks_them() -> None
         for width, eol in ((78, "\r\n"), (76, "\n")):
             assert _qp_body(body, width, eol) == quoprimime.body_encode(body, width, eol), body
 
+
+def test_the_same_moment_in_another_zone_gets_its_own_date_header() -> None:
+    from datetime import timedelta, timezone
+
+    there = NOW.astimezone(timezone(timedelta(hours=2)))
+    assert b"Date: Wed, 25 Nov 2026 12:00:05 +0000" in to_bytes(outgoing(), now=NOW)
+    assert b"Date: Wed, 25 Nov 2026 14:00:05 +0200" in to_bytes(outgoing(), now=there)
