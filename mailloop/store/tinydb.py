@@ -213,6 +213,8 @@ class TinyStore:
         self._by_state: dict[str, dict[str, None]] = {}  # state -> reply ids
         self._reply_pos: dict[str, int] = {}  # reply id -> when first stored
         self._partition_counts: dict[str, int] = {}
+        self._newest: dict[str, str] = {}  # month -> its newest segment
+        self._newest_seen = -1  # how many partitions there were when _newest was filled
         self._next_ids: dict[tuple[str, str], int] = {}
         for name in sorted(os.listdir(self.folder)):
             if _PARTITION_RE.match(name):
@@ -328,10 +330,19 @@ class TinyStore:
         return self._partition(partition).table(table)
 
     def _current_partition(self, month: str) -> str:
-        names = sorted(n for n in self._partition_counts if n.startswith(month + "."))
-        if names and self._partition_counts.get(names[-1], 0) < self.segment_size:
-            return names[-1]
-        number = int(names[-1].split(".")[1]) + 1 if names else 1
+        # Asked for each new message: the newest segment of each month is remembered
+        # until a segment appears (partitions are only ever added), not looked for among
+        # all of them (a hundred at 100,000 messages).
+        if len(self._partition_counts) != self._newest_seen:
+            self._newest.clear()
+            self._newest_seen = len(self._partition_counts)
+        newest = self._newest.get(month)
+        if newest is None:
+            newest = self._newest[month] = max(
+                (n for n in self._partition_counts if n.startswith(month + ".")), default="")
+        if newest and self._partition_counts.get(newest, 0) < self.segment_size:
+            return newest
+        number = int(newest.split(".")[1]) + 1 if newest else 1
         name = f"{month}.{number:03d}.json"
         self._partition_counts[name] = 0
         return name
