@@ -172,7 +172,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Loc:
     partition: str
     doc_id: int
