@@ -7,10 +7,10 @@ auto-responder answers it and our own screening recognises it if it comes back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from datetime import datetime
-from email import quoprimime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -121,11 +121,18 @@ def _address_header(name: str, addrs: tuple[Address, ...]) -> str:
     return _folded(name, ", ".join(_format(a) for a in addrs))
 
 
+@functools.lru_cache(maxsize=4)
+def _date(now: datetime, offset: timedelta | None) -> str:
+    # A batch's replies share one `now`. The offset is part of the key: the same moment
+    # in another zone is an equal datetime, but another Date header.
+    return format_datetime(now)
+
+
 def _quick_bytes(out: Outgoing, *, now: datetime) -> bytes:
     lines = [_address_header("From", (out.sender,)), _address_header("To", out.to)]
     if out.reply_to is not None:
         lines.append(_address_header("Reply-To", (out.reply_to,)))
-    lines += [_header("Subject", out.subject), _header("Date", format_datetime(now)),
+    lines += [_header("Subject", out.subject), _header("Date", _date(now, now.utcoffset())),
               _header("Message-ID", f"<{out.message_id}>")]
     if out.in_reply_to:
         lines.append(_header("In-Reply-To", f"<{out.in_reply_to}>"))
@@ -162,6 +169,59 @@ def _quick_bytes(out: Outgoing, *, now: datetime) -> bytes:
 def _qp_part(subtype: str, content: str) -> tuple[str, str]:
     """The Content-Type line and the quoted-printable body, as `set_content` makes them."""
     lines = content.encode("utf-8").splitlines()
-    body = quoprimime.body_encode(b"\n".join(lines).decode("latin-1") + "\n", _MAX_LINE)
-    return (f'Content-Type: text/{subtype}; charset="utf-8"',
-            body.replace("\r\n", "\n").replace("\n", "\r\n"))
+    body = _qp_body(b"\n".join(lines).decode("latin-1") + "\n", _MAX_LINE, "\r\n")
+    return f'Content-Type: text/{subtype}; charset="utf-8"', body
+
+
+# What quoted-printable leaves as it is: printable ASCII but "=", tab and line breaks.
+_QP_TABLE = [chr(c) if c in (9, 10, 13) or (32 <= c <= 126 and c != 61) else f"={c:02X}"
+             for c in range(256)]
+_QP_PLAIN = bytes(c for c in range(128) if c in (9, 10, 13) or 32 <= c <= 126)  # and "="
+
+
+def _qp_body(body: str, maxlinelen: int, eol: str = "\n") -> str:
+    """`quoprimime.body_encode(body, maxlinelen, eol)` for a body of characters below 256.
+
+    That function escapes with `str.translate`, which looks every character up and was
+    most of a reply's composing. In nearly every reply "=" is the only character to
+    escape (bytes.translate finds none other, in C). The lines are then broken exactly
+    as there (tests/test_compose.py holds the two to each other)."""
+    if not body:
+        return body
+    if body.isascii() and not body.encode("ascii").translate(None, _QP_PLAIN):
+        body = body.replace("=", "=3D")
+    else:
+        body = body.translate(_QP_TABLE)
+    out: list[str] = []
+    for line in body.splitlines():
+        # pieces of at most maxlinelen - 1 characters and a soft break, never splitting
+        # an escape
+        start = 0
+        laststart = len(line) - 1 - maxlinelen
+        while start <= laststart:
+            stop = start + maxlinelen - 1
+            if line[stop - 2] == "=":
+                out.append(line[start:stop - 1])
+                start = stop - 2
+            elif line[stop - 1] == "=":
+                out.append(line[start:stop])
+                start = stop - 1
+            else:
+                out.append(line[start:stop] + "=")
+                start = stop
+        if line and line[-1] in " \t":
+            # whitespace at the end of a line is escaped, room allowing
+            room = start - laststart
+            last = f"={ord(line[-1]):02X}"
+            if room >= 3:
+                tail = last
+            elif room == 2:
+                tail = line[-1] + "=" + eol
+            else:
+                tail = "=" + eol + last
+            out.append(line[start:-1] + tail)
+        else:
+            out.append(line[start:])
+    if body[-1] in "\r\n":
+        out.append("")
+    return eol.join(out)

@@ -111,3 +111,30 @@ def test_the_reply_says_its_language_at_the_top(html: str | None) -> None:
         assert msg.get_all("Content-Language") == ["de"]
         assert all(part.get("Content-Language") is None for part in msg.iter_parts())
     assert b"Content-Language" not in to_bytes(outgoing(template="", locale=""), now=NOW)
+
+
+def test_quoted_printable_lines_break_as_the_email_package_breaks_them() -> None:
+    """Lines around the length limit, escapes and whitespace where lines break."""
+    import random
+    from email import quoprimime
+
+    from mailloop.compose import _qp_body
+
+    rng = random.Random(5)
+    pieces = ["a", "word ", "=", " ", "\t", "é", "\x0b", "\x7f", "\x85", "\x00", "<p>"]
+    for _ in range(2000):
+        lines = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 90)))
+                 for _ in range(rng.randint(1, 4))]
+        body = "\n".join(lines) + rng.choice(["", "\n"])
+        if rng.random() < 0.5:
+            body = body.encode("utf-8").decode("latin-1")
+        for width, eol in ((78, "\r\n"), (76, "\n")):
+            assert _qp_body(body, width, eol) == quoprimime.body_encode(body, width, eol), body
+
+
+def test_the_same_moment_in_another_zone_gets_its_own_date_header() -> None:
+    from datetime import timedelta, timezone
+
+    there = NOW.astimezone(timezone(timedelta(hours=2)))
+    assert b"Date: Wed, 25 Nov 2026 12:00:05 +0000" in to_bytes(outgoing(), now=NOW)
+    assert b"Date: Wed, 25 Nov 2026 14:00:05 +0200" in to_bytes(outgoing(), now=there)

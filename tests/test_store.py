@@ -190,3 +190,63 @@ def test_records_of_an_unfinished_commit_never_come_back(tmp_path: Path) -> None
     assert third.record("followup:p:a@x") is None
     assert third.messages_by_message_id("lost@x") == [] and not third.has_content("h-lost")
     assert third.message("k2") is not None
+
+
+def test_files_are_the_json_the_standard_library_writes(tmp_path: Path) -> None:
+    """orjson writes the files; they read back exactly, also where it cannot write a value
+    itself (an integer beyond 64 bits, a key that is not a string), and stay UTF-8."""
+    store = TinyStore(tmp_path / "s.json")
+    doc = {**message("k1"), "text": "Merci, été! 日本語 \x00 \u2028 \"q\" \\",
+           "confidence": 0.731, "tiny": 1.5e-07, "nested": {"a": [1, None, True, {}]}}
+    big = {**message("k2"), "size": 2**70, "counts": {1: "one"}}
+    b = Batch()
+    b.put_message(doc)
+    b.put_message(big)
+    b.records["r:big"] = {"n": -(2**65)}
+    store.commit(b)
+    store.close()
+    segment = (tmp_path / "s.d" / "2026-11.001.json").read_bytes()
+    assert "été! 日本語".encode() in segment
+    assert json.loads(segment)["messages"]["1"] == doc
+    again = TinyStore(tmp_path / "s.json")
+    assert again.message("k1") == doc
+    assert again.message("k2") == {**big, "counts": {"1": "one"}}
+    assert again.record("r:big") == {"n": -(2**65), "id": "r:big"}
+
+
+def test_a_record_with_a_big_integer_comes_back_exact_from_the_journal(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k0"))
+    store.commit(b)
+    store.close()
+    before = (tmp_path / "s.json").read_bytes()
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k1"))
+    b.records["r:big"] = {"n": 2**64 + 1}
+    store.commit(b)
+    store.close()
+    (tmp_path / "s.json").write_bytes(before)  # a crash before the main file was written
+    assert TinyStore(tmp_path / "s.json").record("r:big") == {"n": 2**64 + 1, "id": "r:big"}
+
+
+def test_the_main_file_is_whole_after_commits_that_change_part_of_it(tmp_path: Path) -> None:
+    """Tables a commit did not change are written as encoded before: still all there."""
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.checkpoints["mbox"] = {"next": 1}
+    b.records["optout:a@x"] = {"at": T0.isoformat()}
+    store.commit(b)
+    for n in range(2, 4):
+        b = Batch()
+        b.put_message(message(f"k{n}"))
+        b.checkpoints["mbox"] = {"next": n}
+        store.commit(b)
+    main = json.loads((tmp_path / "s.json").read_text())
+    assert main["meta"] == {"1": {"seq": 3}}
+    assert [cp["next"] for cp in main["checkpoints"].values()] == [3]
+    assert [r["id"] for r in main["records"].values()] == ["optout:a@x"]
+    assert store.rewrite_records(lambda r: None) == 1
+    assert json.loads((tmp_path / "s.json").read_text())["records"] == {}
+    assert TinyStore(tmp_path / "s.json").checkpoint("mbox") == {"next": 3, "mailbox": "mbox"}
