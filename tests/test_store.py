@@ -250,3 +250,33 @@ def test_the_main_file_is_whole_after_commits_that_change_part_of_it(tmp_path: P
     assert store.rewrite_records(lambda r: None) == 1
     assert json.loads((tmp_path / "s.json").read_text())["records"] == {}
     assert TinyStore(tmp_path / "s.json").checkpoint("mbox") == {"next": 3, "mailbox": "mbox"}
+
+
+def test_a_rewrite_of_records_that_fails_changes_none(tmp_path: Path) -> None:
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    for n, rid in enumerate("abc"):
+        b.records[rid] = {"n": n}
+    store.commit(b)
+    changes = {"a": {"n": 9, "id": "a"}, "b": None, "c": {"n": 2, "id": "a"}}  # c clashes
+    with pytest.raises(ValueError, match="already exists"):
+        store.rewrite_records(lambda r: changes[r["id"]])
+    store.close()
+    for opened in (store, TinyStore(tmp_path / "s.json")):
+        assert [opened.record(r) for r in "abc"] == [
+            {"n": 0, "id": "a"}, {"n": 1, "id": "b"}, {"n": 2, "id": "c"}]
+
+
+def test_tinydb_reads_the_files_itself(tmp_path: Path) -> None:
+    from tinydb import TinyDB
+
+    store = TinyStore(tmp_path / "s.json")
+    b = Batch()
+    b.put_message(message("k1"))
+    b.records["r"] = {"n": 1}
+    store.commit(b)
+    segment = next((tmp_path / "s.d").glob("*.json"))
+    with TinyDB(segment, access_mode="r") as db:
+        assert db.table("messages").get(doc_id=1) == message("k1")
+    with TinyDB(tmp_path / "s.json", access_mode="r") as db:
+        assert [dict(d) for d in db.table("records")] == [{"n": 1, "id": "r"}]

@@ -1,9 +1,11 @@
 """The embedded store: TinyDB files, partitioned by month, written atomically.
 
-The files keep TinyDB's layout (`{"table": {"1": {...}}}`), but the store holds
-the tables itself: TinyDB rebuilt a whole table for each write and copied each
-document it read twice. A file is rewritten whole when it changes, so one file
-for everything would make each message cost more as history grows. Instead:
+Each file is a TinyDB database on `AtomicJSONStorage`, which holds the file's
+tables in memory and writes them whole, with orjson, when the store flushes.
+TinyDB rewrites a whole table for each operation, so a commit puts all its
+documents for one table in one table update. A file is rewritten whole when it
+changes, so one file for everything would make each message cost more as
+history grows. Instead:
 
 - `mailloop.json` (the configured path) holds the small tables: the commit
   sequence number, mailbox checkpoints and small records.
@@ -30,13 +32,16 @@ import os
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
 
 from mailloop.store.base import Batch, Doc, StoreError, claimed
 
@@ -44,30 +49,33 @@ _PARTITION_RE = re.compile(r"^(\d{4}-\d{2})\.(\d{3})\.json$")
 _OPEN_PARTITIONS = 2  # segments kept in memory; a backlog writes one (or two) at a time
 
 
-Table = dict[str, Doc]  # document id (digits, as TinyDB writes it) -> document
+Tables = dict[str, dict[str, Any]]  # table name -> document id (digits) -> document
 
 
-class JSONFile:
-    """One of the store's files: tables of documents by id, laid out as TinyDB lays
-    them out (`{"table": {"1": {...}}}`), held in memory and written whole on `flush`,
-    atomically: a crash leaves the old file or the new one, never half of one.
+class AtomicJSONStorage(Storage):
+    """TinyDB storage for one of the store's files, laid out as TinyDB's own JSON
+    storage lays it out (`{"table": {"1": {...}}}`): read once and held in memory,
+    written whole on `flush`, atomically: a crash leaves the old file or the new one,
+    never half of one.
 
-    Documents change only through `writable`, so with `cache` a table not written since
-    the last flush goes into the file as it was encoded then: the main file is written
-    at every commit for its sequence number, its records rarely change."""
+    With `cache`, a table no write has replaced since the last flush goes into the file
+    as it was encoded then: the main file is written at every commit for its sequence
+    number, its records rarely change. TinyDB puts a new dict in place of a table at
+    every write to it, so an unchanged dict is an unchanged table."""
 
     def __init__(self, path: Path, *, cache: bool = False) -> None:
         self.path = path
-        self._tables: dict[str, Table] | None = None
-        self._dirty: set[str] = set()
-        self._encoded: dict[str, bytes] | None = {} if cache else None
+        self._data: Tables | None = None
+        self._dirty = False
+        # table name -> (the table's dict when it was encoded, its encoding)
+        self._encoded: dict[str, tuple[dict[str, Any], bytes]] | None = {} if cache else None
 
-    def _load(self) -> dict[str, Table]:
-        if self._tables is None:
-            self._tables = self._read()
-        return self._tables
+    def read(self) -> Tables:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
 
-    def _read(self) -> dict[str, Table]:
+    def _load(self) -> Tables:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -85,40 +93,70 @@ class JSONFile:
                              "restore it from a backup or run `mailloop store check`")
         return data
 
-    def table(self, name: str) -> Table:
-        """A table to read; empty when the file has none."""
-        return self._load().get(name) or {}
-
-    def writable(self, name: str) -> Table:
-        """A table to change; the file is written at the next `flush`."""
-        self._dirty.add(name)
-        return self._load().setdefault(name, {})
+    def write(self, data: Tables) -> None:
+        self._data = data
+        self._dirty = True
 
     def flush(self) -> None:
-        if not self._dirty:
+        if not self._dirty or self._data is None:
             return
-        tables = self._load()
         if self._encoded is None:
-            data = dumps(tables)
+            encoded = dumps(self._data)
         else:
-            for name in self._dirty:
-                self._encoded.pop(name, None)
-            parts = []
-            for name, table in tables.items():
-                encoded = self._encoded.get(name)
-                if encoded is None:
-                    encoded = self._encoded[name] = dumps(table)
-                parts.append(dumps(name) + b":" + encoded)
-            data = b"{" + b",".join(parts) + b"}"
-        atomic_write(self.path, data)
-        self._dirty.clear()
+            cache: dict[str, tuple[dict[str, Any], bytes]] = {}
+            for name, table in self._data.items():
+                held = self._encoded.get(name)
+                cache[name] = held if held is not None and held[0] is table else (
+                    table, dumps(table))
+            self._encoded = cache
+            encoded = b"{" + b",".join(dumps(name) + b":" + held[1]
+                                       for name, held in cache.items()) + b"}"
+        atomic_write(self.path, encoded)
+        self._dirty = False
+
+    def close(self) -> None:
+        self.flush()
 
 
-def _upsert(table: Table, doc_id: int, doc: Doc) -> None:
-    """Merge `doc` into the stored document by top-level keys, as TinyDB's upsert did."""
-    key = str(doc_id)
-    stored = table.get(key)
-    table[key] = dict(doc) if stored is None else {**stored, **doc}
+class StoreFile:
+    """One of the store's files: a TinyDB database on its `AtomicJSONStorage`."""
+
+    def __init__(self, path: Path, *, cache: bool = False) -> None:
+        self.db = TinyDB(path, storage=AtomicJSONStorage, cache=cache)
+        self.storage = cast(AtomicJSONStorage, self.db.storage)
+
+    def table(self, name: str) -> Table:
+        # Documents are read by id or all at once, never searched: no query cache.
+        return self.db.table(name, cache_size=0)
+
+    def flush(self) -> None:
+        self.storage.flush()
+
+
+def _put(table: Table, docs: Mapping[int, Doc]) -> None:
+    """Set each document of `docs` by id, replacing what was stored.
+
+    One table update for all of them: TinyDB's insert_multiple and update_multiple are
+    built on this same `_update_table`, which rebuilds the whole table once per call;
+    a document at a time (insert, update, upsert) would rebuild it once per document."""
+
+    def updater(stored: dict[int, Mapping[str, Any]]) -> None:
+        for doc_id, doc in docs.items():
+            stored[doc_id] = dict(doc)  # a copy: the batch is the caller's
+
+    table._update_table(updater)
+
+
+def _merge(table: Table, docs: Iterable[tuple[int, Doc]]) -> None:
+    """Merge each document into the stored one by top-level keys, in order, as TinyDB's
+    upsert does; in one table update, as `_put`."""
+
+    def updater(stored: dict[int, Mapping[str, Any]]) -> None:
+        for doc_id, doc in docs:
+            old = stored.get(doc_id)
+            stored[doc_id] = dict(doc) if old is None else {**old, **doc}
+
+    table._update_table(updater)
 
 
 # orjson writes the JSON json.dumps(..., ensure_ascii=False, separators=(",", ":")) writes
@@ -190,10 +228,10 @@ class TinyStore:
         self.folder = self.path.with_suffix(".d")
         self.segment_size = segment_size
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._main = JSONFile(self.path, cache=True)
-        self._open: OrderedDict[str, JSONFile] = OrderedDict()
+        self._main = StoreFile(self.path, cache=True)
+        self._open: OrderedDict[str, StoreFile] = OrderedDict()
         self._journal_path = self.folder / "index.jsonl"
-        meta = self._main.table("meta").get("1")
+        meta = self._main.table("meta").get(doc_id=1)
         self._seq: int = int(meta["seq"]) if meta else 0
         self._reset_index()
         self._load_journal()
@@ -248,15 +286,14 @@ class TinyStore:
         # Records of a commit whose segments were all written, but whose main file was not.
         landed = [r for r in records if r["s"] in ended]
         if landed:
-            table = self._main.writable("records")
-            for rec in landed:
-                _upsert(table, _stable_id(rec["id"]), rec["doc"])
+            _merge(self._main.table("records"),
+                   [(_stable_id(rec["id"]), rec["doc"]) for rec in landed])
             self._main.flush()
         for entry in pending:
             # Written ahead of a commit that may not have finished: keep only what landed.
             # An update of a document that existed before landed only if the segment holds
             # the new version (a reply's state is what the ledger's recovery looks up).
-            doc = self._table(entry["p"], _TABLES[entry["t"]]).get(str(entry["d"]))
+            doc = self._table(entry["p"], _TABLES[entry["t"]]).get(doc_id=entry["d"])
             if doc is not None and (entry["t"] != "r" or doc.get("state", "") == entry.get(
                     "st", "")):
                 self._index(entry)
@@ -264,7 +301,7 @@ class TinyStore:
             # Seal what landed and rewrite the journal without what did not, so the lines of
             # an unfinished commit are never read as committed later.
             self._seq = max(e["s"] for e in (*pending, *records))
-            _upsert(self._main.writable("meta"), 1, {"seq": self._seq})
+            _merge(self._main.table("meta"), [(1, {"seq": self._seq})])
             self._main.flush()
             self.compact_journal()
 
@@ -316,11 +353,11 @@ class TinyStore:
 
     # ---- partitions --------------------------------------------------------
 
-    def _partition(self, name: str) -> JSONFile:
+    def _partition(self, name: str) -> StoreFile:
         if name in self._open:
             self._open.move_to_end(name)
             return self._open[name]
-        segment = self._open[name] = JSONFile(self.folder / name)
+        segment = self._open[name] = StoreFile(self.folder / name)
         while len(self._open) > _OPEN_PARTITIONS:
             _, old = self._open.popitem(last=False)
             old.flush()
@@ -351,7 +388,7 @@ class TinyStore:
         loc = self._loc[kind].get(ident)
         if loc is None:
             return None
-        doc = self._table(loc.partition, _TABLES[kind]).get(str(loc.doc_id))
+        doc = self._table(loc.partition, _TABLES[kind]).get(doc_id=loc.doc_id)
         return dict(doc) if doc is not None else None
 
     # ---- reads -------------------------------------------------------------
@@ -378,7 +415,7 @@ class TinyStore:
         for name in sorted(self._partition_counts):
             if wanted is not None and name[:7] not in wanted:
                 continue
-            for doc in list(self._table(name, "messages").values()):
+            for doc in self._table(name, "messages"):
                 yield dict(doc)
 
     def iter_replies(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
@@ -386,7 +423,7 @@ class TinyStore:
         for name in sorted(self._partition_counts):
             if wanted is not None and name[:7] not in wanted:
                 continue
-            for doc in list(self._table(name, "replies").values()):
+            for doc in self._table(name, "replies"):
                 yield dict(doc)
 
     def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
@@ -394,11 +431,11 @@ class TinyStore:
         for name in sorted(self._partition_counts):
             if wanted is not None and name[:7] not in wanted:
                 continue
-            for doc in list(self._table(name, "conversations").values()):
+            for doc in self._table(name, "conversations"):
                 yield dict(doc)
 
     def all_checkpoints(self) -> list[Doc]:
-        return [dict(d) for d in self._main.table("checkpoints").values()]
+        return [dict(d) for d in self._main.table("checkpoints")]
 
     def counts(self) -> dict[str, int]:
         """How many documents each collection holds."""
@@ -455,15 +492,15 @@ class TinyStore:
         return list(batch.replies.values())
 
     def checkpoint(self, mailbox: str) -> Doc | None:
-        doc = self._main.table("checkpoints").get(str(_stable_id(mailbox)))
+        doc = self._main.table("checkpoints").get(doc_id=_stable_id(mailbox))
         return dict(doc) if doc is not None else None
 
     def record(self, record_id: str) -> Doc | None:
-        doc = self._main.table("records").get(str(_stable_id(record_id)))
+        doc = self._main.table("records").get(doc_id=_stable_id(record_id))
         return dict(doc) if doc is not None else None
 
     def records(self, prefix: str) -> list[Doc]:
-        return [dict(d) for d in self._main.table("records").values()
+        return [dict(d) for d in self._main.table("records")
                 if str(d.get("id", "")).startswith(prefix)]
 
     # ---- writes ------------------------------------------------------------
@@ -522,9 +559,7 @@ class TinyStore:
         # 2. the segments, one write each
         touched: dict[str, None] = {}
         for (partition, table_name), docs in writes.items():
-            table = self._partition(partition).writable(table_name)
-            for doc_id, doc in docs.items():
-                table[str(doc_id)] = dict(doc)  # a copy: the batch is the caller's
+            _put(self._table(partition, table_name), docs)
             touched[partition] = None
         for partition in touched:
             self._partition(partition).flush()
@@ -533,14 +568,13 @@ class TinyStore:
             self._append_journal([{"s": seq, "t": _END}])
         # 3. the main file: checkpoints, records, and the sequence number that seals the commit
         if batch.checkpoints:
-            checkpoints = self._main.writable("checkpoints")
-            for name, cp in batch.checkpoints.items():
-                _upsert(checkpoints, _stable_id(name), {**cp, "mailbox": name})
+            _merge(self._main.table("checkpoints"),
+                   [(_stable_id(name), {**cp, "mailbox": name})
+                    for name, cp in batch.checkpoints.items()])
         if batch.records:
-            records = self._main.writable("records")
-            for rid, rec in batch.records.items():
-                _upsert(records, _stable_id(rid), {**rec, "id": rid})
-        _upsert(self._main.writable("meta"), 1, {"seq": seq})
+            _merge(self._main.table("records"),
+                   [(_stable_id(rid), {**rec, "id": rid}) for rid, rec in batch.records.items()])
+        _merge(self._main.table("meta"), [(1, {"seq": seq})])
         self._main.flush()
         self._seq = seq
 
@@ -596,22 +630,24 @@ class TinyStore:
     def rewrite_records(self, change: Callable[[Doc], Doc | None]) -> int:
         """Replace each small record by `change(record)`, or drop it when that is None;
         returns how many changed. For erasure: records otherwise only merge."""
-        changed = 0
-        for key, doc in list(self._main.table("records").items()):
-            new = change(dict(doc))
-            if new == doc:
-                continue
-            table = self._main.writable("records")
-            del table[key]
-            if new is not None:
-                new_key = str(_stable_id(str(new.get("id", ""))))
-                if new_key in table:
-                    raise ValueError(f"a record with id {new.get('id')!r} already exists")
-                table[new_key] = dict(new)
-            changed += 1
-        if changed:
-            self._main.flush()
-        return changed
+        records = self._main.table("records")
+        changes = [(doc.doc_id, new) for doc in records if (new := change(dict(doc))) != doc]
+        if not changes:
+            return 0
+
+        def updater(table: dict[int, Mapping[str, Any]]) -> None:
+            for key, new in changes:
+                del table[key]
+                if new is not None:
+                    new_key = _stable_id(str(new.get("id", "")))
+                    if new_key in table:
+                        raise ValueError(f"a record with id {new.get('id')!r} already exists")
+                    table[new_key] = dict(new)
+
+        # One table update: a ValueError leaves the records as they were.
+        records._update_table(updater)
+        self._main.flush()
+        return len(changes)
 
     def reindex(self) -> None:
         """Rewrite the journal from the documents as they are now and reload the index
