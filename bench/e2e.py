@@ -57,11 +57,10 @@ sys.path.insert(0, str(ROOT))
 
 import aiosmtplib  # noqa: E402
 
-from mailloop.compose import reply_message_id, to_bytes  # noqa: E402
 from mailloop.config import Settings  # noqa: E402
 from mailloop.daemon import Daemon  # noqa: E402
 from mailloop.mailbox.base import Fetched, FetchResult, Processed  # noqa: E402
-from mailloop.model import Address, Outgoing, ReplyState, SendResult  # noqa: E402
+from mailloop.model import ReplyState, SendResult  # noqa: E402
 from mailloop.store.base import Batch  # noqa: E402
 from mailloop.store.tinydb import TinyStore  # noqa: E402
 from tests.servers import Dovecot, free_port  # noqa: E402
@@ -159,22 +158,22 @@ def bare_fetch(dovecot: Dovecot, user: str) -> tuple[int, float]:
 
 
 def floor_replies(count: int) -> list[tuple[str, bytes]]:
-    sender = Address("Customer Care", FROM)
-    now = datetime.now(UTC)
-    out = []
-    for n in range(count):
-        to = f"c{n}.floor@customers.test"
-        answers = f"floor:{n}"
-        text = ("Thank you for taking the time to write to us. We read every message and "
-                "pass it on to the team that can act on it. ") * 4
-        msg = Outgoing(
-            message_id=reply_message_id(answers, "ack_smile", to, "company.test"),
-            kind="ack_smile", template="ack_smile", locale="en", sender=sender,
-            to=(Address(f"Customer {n}", to),), subject=f"Re: About order {n}",
-            text=text, html=f"<p>{text}</p>", in_reply_to=f"floor-{n}@customers.test",
-            references=(f"floor-{n}@customers.test",), answers=answers)
-        out.append((to, to_bytes(msg, now=now)))
-    return out
+    """The very replies mailloop sends for a backlog like figure 2's: the floor messages
+    run through the daemon in this process (a memory mailbox, a sender that keeps what it
+    is given), so the bare send moves the same bytes per message as the daemon will."""
+    folder = Path(tempfile.mkdtemp(prefix="mailloop-floor-"))
+    settings = store_settings(folder)
+    store = TinyStore(settings.store_path, segment_size=settings.store.segment_size)
+    mailbox = MemoryMailbox()
+    mailbox.add([feedback("floor", n) for n in range(count)], "floor", datetime.now(UTC))
+    sender = Keeping()
+    try:
+        Daemon(settings, mailbox=mailbox, delivery=sender, store=store).run(once=True)
+    finally:
+        store.close()
+    if len(sender.kept) != count:
+        raise SystemExit(f"the floor's replies: {len(sender.kept)} of {count}")
+    return sender.kept
 
 
 def bare_send_smtplib(port: int, raws: Sequence[tuple[str, bytes]]) -> float:
@@ -447,6 +446,17 @@ class Accepting:
 
     def close(self) -> None:
         pass
+
+
+class Keeping(Accepting):
+    """A sender that accepts every message at once and keeps (recipient, bytes)."""
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[str, bytes]] = []
+
+    def send(self, envelopes: Sequence[Any]) -> list[SendResult]:
+        self.kept += [(env.recipients[0], env.raw) for env in envelopes]
+        return super().send(envelopes)
 
 
 def store_settings(folder: Path) -> Settings:
