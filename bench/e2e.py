@@ -249,21 +249,30 @@ def env() -> dict[str, str]:
 class TreeMemory(threading.Thread):
     """The memory of a process and all its descendants (its worker pool), sampled every
     0.1 s: the peak of their summed RSS and of their summed PSS (proportional set size,
-    which counts a page shared by several processes once in all, not once per process)."""
+    which counts a page shared by several processes once in all, not once per process).
+    Also the processor time each of them, and each process in `also`, had used when last
+    seen: where the machine's two cores went."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, also: dict[str, int]) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.done = threading.Event()
         self.peak_rss_kb = 0
         self.peak_pss_kb = 0
         self.most_processes = 0
+        self.also = also
+        self.cpu_start = {name: cpu_seconds(pid) for name, pid in also.items()}
+        self.cpu: dict[str, float] = {}  # "role pid" -> seconds used
 
     def run(self) -> None:
         while not self.done.wait(0.1):
             pids = tree(self.pid)
             rss = pss = 0
             for pid in pids:
+                used = cpu_seconds(pid)
+                if used is not None:
+                    role = "daemon" if pid == self.pid else f"child {pid}"
+                    self.cpu[role] = used
                 try:
                     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                         if line.startswith("Rss:"):
@@ -275,6 +284,19 @@ class TreeMemory(threading.Thread):
             self.peak_rss_kb = max(self.peak_rss_kb, rss)
             self.peak_pss_kb = max(self.peak_pss_kb, pss)
             self.most_processes = max(self.most_processes, len(pids))
+            for name, pid in self.also.items():
+                used, start = cpu_seconds(pid), self.cpu_start.get(name)
+                if used is not None and start is not None:
+                    self.cpu[name] = used - start
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system time of a live process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tree(root: int) -> list[int]:
@@ -296,14 +318,15 @@ def tree(root: int) -> list[int]:
     return out
 
 
-def run_once(config: Path, log: Path) -> tuple[float, int, int, TreeMemory]:
+def run_once(config: Path, log: Path, also: dict[str, int]
+             ) -> tuple[float, int, int, TreeMemory]:
     """Wall seconds, exit status and peak RSS (kB) of `mailloop run --once`, and the
-    memory of it with its workers."""
+    memory and processor time of it with its workers (and of the processes in `also`)."""
     with log.open("ab") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(mailloop_cmd(config, "--once"), env=env(), stderr=err,
                                 stdout=err)
-        memory = TreeMemory(proc.pid)
+        memory = TreeMemory(proc.pid, also)
         memory.start()
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
@@ -621,7 +644,8 @@ def main() -> None:
                               args.workers)
         daemon_log = tmp / "daemon.log"
         before = len(read_log(smtp_log))
-        elapsed, code, rss_kb, memory = run_once(config, daemon_log)
+        elapsed, code, rss_kb, memory = run_once(config, daemon_log,
+                                                 {"smtp server": server.pid or 0})
         if code:
             print(f"`mailloop run --once` exited {code}; see {daemon_log}", flush=True)
         rows = read_log(smtp_log)[before:]
@@ -639,6 +663,8 @@ def main() -> None:
         figures["peak_tree_rss_mb"] = memory.peak_rss_kb / 1024
         figures["peak_tree_pss_mb"] = memory.peak_pss_kb / 1024
         figures["processes"] = memory.most_processes
+        figures["cpu_ms_per_message"] = {role: used / args.count * 1000
+                                         for role, used in memory.cpu.items()}
         lost_or_dup |= bool(missing or dups or strays or code)
         print(f"2. backlog: `mailloop run --once` on {args.count} messages in {elapsed:.1f} s "
               f"= {rate:.0f} msg/s, {rate / floor:.2f} of the floor ({args.connections} SMTP "
@@ -646,6 +672,10 @@ def main() -> None:
               f"{'yes' if not (missing or dups or strays) else 'NO'} "
               f"(missing {missing}, duplicated {dups}, unexpected {strays}, exit {code})",
               flush=True)
+
+        print("   processor time per message: " + ", ".join(
+            f"{role} {ms:.2f} ms" for role, ms in sorted(
+                figures["cpu_ms_per_message"].items(), key=lambda kv: -kv[1])), flush=True)
 
         # 4. and 6. latency and stop, the daemon idling on the same store
         lat = latency(dovecot, user, config, smtp_log, daemon_log, LATENCY_MESSAGES)
