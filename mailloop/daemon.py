@@ -104,8 +104,9 @@ class Daemon:
         self.ledger.observers.append(self._beat)
         # Workers build their classifier from the settings, so an injected one (a
         # test's) keeps everything in this process.
-        self.pool = PreparePool(settings, settings.pipeline.workers) \
-            if settings.pipeline.workers and classifier is None else None
+        self._classifier_from_settings = classifier is None
+        self.pool: PreparePool | None = None
+        self._current_pool()
 
     # ---- the loop ------------------------------------------------------------
 
@@ -247,6 +248,7 @@ class Daemon:
 
     def receive(self, limit: int | None = None) -> CycleStats:
         self.reload_templates()
+        pool = self._current_pool()
         stats = CycleStats()
         checkpoint = self.store.checkpoint(self.mailbox.name)
         result = self.mailbox.fetch(checkpoint, limit or self.settings.mailbox.batch_size)
@@ -258,7 +260,7 @@ class Daemon:
         now = self.clock()
         done: list[Processed] = []
         stopped_early = False
-        ahead = self.pool.prepare(result.items) if self.pool is not None else None
+        ahead = pool.prepare(result.items) if pool is not None else None
         for item in result.items:
             if self.stop_event.is_set():
                 # Stopping: record what is done; the rest stays in the mailbox for next time.
@@ -270,8 +272,8 @@ class Daemon:
                 try:
                     prepared = next(ahead)
                 except Exception as exc:  # a broken pool: the daemon prepares the rest
-                    assert self.pool is not None
-                    self.pool.broken(exc)
+                    assert pool is not None
+                    pool.broken(exc)
                     ahead = None
             known = view.message(item.key)
             if known is not None:
@@ -297,6 +299,19 @@ class Daemon:
         self.store.commit(batch)
         self.mailbox.done(done)
         return stats
+
+    def _current_pool(self) -> PreparePool | None:
+        """The worker pool for the settings in force: a reload (SIGHUP) swaps the
+        settings between batches, and workers started with the old ones would classify
+        by the old roster and rules, so they are replaced."""
+        pool = self.pool
+        if pool is not None and pool.settings is self.settings:
+            return pool
+        if pool is not None:
+            pool.close()
+        workers = self.settings.pipeline.workers if self._classifier_from_settings else 0
+        self.pool = PreparePool(self.settings, workers) if workers else None
+        return self.pool
 
     def _process(self, item: Fetched, view: BatchView, now: datetime,
                  prepared: Prepared | None = None) -> Outcome | None:

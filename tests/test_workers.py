@@ -142,3 +142,30 @@ def test_small_batches_stay_in_the_daemons_process(tmp_path: Path) -> None:
         assert all(p.early is not None for p in results)
     finally:
         pool.close()
+
+
+def test_a_reload_replaces_workers_started_with_the_old_settings(tmp_path: Path) -> None:
+    settings = example_settings(tmp_path, pipeline={"workers": 2})
+    fill(settings)
+    store = open_store(settings)
+    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
+                    store=store)
+    try:
+        old = daemon.pool
+        assert old is not None and old.settings is settings
+        # What ops/reload.py does on SIGHUP: new settings (here another roster) in force.
+        daemon.settings = settings.model_copy(update={"reps": settings.reps[:1]})
+        daemon.receive()
+        assert daemon.pool is not None and daemon.pool is not old
+        assert daemon.pool.settings is daemon.settings
+        assert old._executor is None  # the old workers were shut down
+        # And a reload to `workers = 0` leaves everything in the daemon's process.
+        daemon.settings = settings.model_copy(
+            update={"pipeline": settings.pipeline.model_copy(update={"workers": 0})})
+        daemon.receive()
+        assert daemon.pool is None
+    finally:
+        if daemon.pool is not None:
+            daemon.pool.close()
+        daemon.ledger.close()
+        store.close()
