@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,7 +149,10 @@ def test_a_corrupt_segment_is_a_clear_error(tmp_path: Path) -> None:
         again.message("k1")
 
 
-def test_records_survive_a_crash_before_the_main_file_is_written(tmp_path: Path) -> None:
+def reopened_after_a_crash_before_the_main_file(tmp_path: Path,
+                                               records: dict[str, Any]) -> TinyStore:
+    """A store whose second commit (message k1 and `records`) wrote its segments and
+    journal but crashed before its main file, opened again."""
     store = TinyStore(tmp_path / "s.json")
     b = Batch()
     b.put_message(message("k0"))
@@ -158,12 +162,16 @@ def test_records_survive_a_crash_before_the_main_file_is_written(tmp_path: Path)
     store = TinyStore(tmp_path / "s.json")
     b = Batch()
     b.put_message(message("k1"))
-    b.records["optout:a@x"] = {"at": T0.isoformat()}
+    b.records.update(records)
     store.commit(b)
     store.close()
-    # The crash: segments and journal were written, the main file was not.
     (tmp_path / "s.json").write_bytes(before)
-    again = TinyStore(tmp_path / "s.json")
+    return TinyStore(tmp_path / "s.json")
+
+
+def test_records_survive_a_crash_before_the_main_file_is_written(tmp_path: Path) -> None:
+    again = reopened_after_a_crash_before_the_main_file(
+        tmp_path, {"optout:a@x": {"at": T0.isoformat()}})
     assert again.message("k1") is not None
     assert again.record("optout:a@x") == {"at": T0.isoformat(), "id": "optout:a@x"}
 
@@ -215,20 +223,8 @@ def test_files_are_the_json_the_standard_library_writes(tmp_path: Path) -> None:
 
 
 def test_a_record_with_a_big_integer_comes_back_exact_from_the_journal(tmp_path: Path) -> None:
-    store = TinyStore(tmp_path / "s.json")
-    b = Batch()
-    b.put_message(message("k0"))
-    store.commit(b)
-    store.close()
-    before = (tmp_path / "s.json").read_bytes()
-    store = TinyStore(tmp_path / "s.json")
-    b = Batch()
-    b.put_message(message("k1"))
-    b.records["r:big"] = {"n": 2**64 + 1}
-    store.commit(b)
-    store.close()
-    (tmp_path / "s.json").write_bytes(before)  # a crash before the main file was written
-    assert TinyStore(tmp_path / "s.json").record("r:big") == {"n": 2**64 + 1, "id": "r:big"}
+    again = reopened_after_a_crash_before_the_main_file(tmp_path, {"r:big": {"n": 2**64 + 1}})
+    assert again.record("r:big") == {"n": 2**64 + 1, "id": "r:big"}
 
 
 def test_the_main_file_is_whole_after_commits_that_change_part_of_it(tmp_path: Path) -> None:
