@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiosmtplib  # noqa: E402
+from sink import read_log, serve  # noqa: E402  (bench/, beside this script)
 
 from mailloop.config import Settings  # noqa: E402
 from mailloop.daemon import Daemon  # noqa: E402
@@ -81,44 +82,6 @@ BODIES = [
     "Dear team,\n\nGreat product, fast delivery, I love the new app. Keep it up!\n"
     "Order {n}.\n\n{name}\n",
 ]
-
-
-# ---- the SMTP server, in its own process ---------------------------------------------
-
-
-def serve(port: int, log_path: str, ready: Any) -> None:
-    """aiosmtpd on 127.0.0.1:port; one line per accepted message: time, In-Reply-To."""
-    import re
-
-    from aiosmtpd.controller import Controller
-
-    pattern = re.compile(rb"^In-Reply-To:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
-    out = open(log_path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
-
-    class Note:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            content = envelope.original_content or envelope.content or b""
-            found = pattern.search(content.split(b"\r\n\r\n", 1)[0])
-            irt = found.group(1).decode() if found else "-"
-            out.write(f"{time.time():.6f} {irt} {len(content)}\n")
-            return "250 2.0.0 Message accepted for delivery"
-
-    controller = Controller(Note(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    try:
-        while True:
-            time.sleep(3600)
-    finally:
-        controller.stop()
-
-
-def read_log(path: Path) -> list[tuple[float, str, int]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        ts, irt, size = line.split(" ")
-        rows.append((float(ts), irt, int(size)))
-    return rows
 
 
 # ---- the mail ----------------------------------------------------------------------
@@ -612,7 +575,7 @@ def main() -> None:
     port = free_port()
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
-    server = ctx.Process(target=serve, args=(port, str(smtp_log), ready), daemon=True)
+    server = ctx.Process(target=serve, args=(port, ready, str(smtp_log)), daemon=True)
     server.start()
     ready.wait(30)
     dovecot = Dovecot()  # its own folder, readable by the dovecot user

@@ -23,12 +23,12 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiosmtplib  # noqa: E402
+from sink import serve  # noqa: E402  (bench/, beside this script)
 
 from mailloop.compose import reply_message_id, to_bytes  # noqa: E402
 from mailloop.config import DeliveryConfig  # noqa: E402
@@ -38,35 +38,11 @@ from mailloop.model import Address, Outgoing  # noqa: E402
 from mailloop.records import reply_doc  # noqa: E402
 from mailloop.store.base import Batch  # noqa: E402
 from mailloop.store.tinydb import TinyStore  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 FROM = Address("Customer Care", "feedback@company.test")
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 MONTH = "2026-03"
-
-
-def serve(port: int, ready: Any) -> None:
-    from aiosmtpd.controller import Controller
-
-    class Count:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            return "250 2.0.0 Message accepted for delivery"
-
-    controller = Controller(Count(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    try:
-        while True:
-            time.sleep(3600)
-    finally:
-        controller.stop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def replies(count: int, run: str) -> list[Outgoing]:
