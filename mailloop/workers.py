@@ -7,7 +7,7 @@ with `[pipeline] workers = N` it runs in N processes ahead of the daemon, which 
 the results in mailbox order as they arrive.
 
 The workers start from a fresh interpreter (the forkserver method), not a fork of the
-daemon, which by then runs threads of its own (the SMTP event loop, the render
+daemon, which by then runs threads of its own (the SMTP connections, the render
 watchdog). If the pool breaks (a worker killed), the daemon prepares the rest of the
 batch itself and starts a new pool at the next batch: nothing is lost or repeated.
 """
