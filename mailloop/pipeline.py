@@ -36,7 +36,7 @@ from mailloop.thread import ThreadView, thread
 from mailloop.tokens import (
     CUSTOMER_TOKEN,
     TokenError,
-    find_token,
+    recipient_tokens,
     token_kind,
     verify_token,
 )
@@ -110,10 +110,8 @@ def process(msg: Inbound, tools: Tools, view: PipelineView, now: datetime,
 
 def _token_conversation(msg: Inbound, tools: Tools, now: datetime) -> str | None:
     """The conversation named by a valid customer token in the addresses it was sent to."""
-    ours = tools.settings.delivery.from_address
-    for addr in (*msg.to, *msg.cc):
-        token = find_token(addr.email, ours)
-        if token is None or token_kind(token) != CUSTOMER_TOKEN:
+    for token in recipient_tokens(msg, tools.settings.delivery.from_address):
+        if token_kind(token) != CUSTOMER_TOKEN:
             continue
         try:
             return verify_token(tools.secret, token, now=now).conversation

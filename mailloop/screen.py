@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from mailloop.config import Settings
 from mailloop.model import Inbound, Verdict, VerdictKind
-from mailloop.tokens import STAFF_TOKEN, UNSUBSCRIBE_TOKEN, find_token, token_kind
+from mailloop.tokens import STAFF_TOKEN, UNSUBSCRIBE_TOKEN, recipient_tokens, token_kind
 from mailloop.verp import is_bounce_token
 
 LOOP_HEADER = "X-Mailloop-Loop"
@@ -96,31 +96,23 @@ def _delivery_report(msg: Inbound, settings: Settings) -> Verdict | None:
 def _return_path_mail(msg: Inbound, settings: Settings) -> Verdict | None:
     """Mail to a reply's VERP return path that is not a delivery report: an automatic
     answer to the envelope (a vacation notice, a challenge), never feedback."""
-    ours = settings.delivery.from_address
-    for addr in (*msg.to, *msg.cc):
-        token = find_token(addr.email, ours)
-        if token is not None and is_bounce_token(token):
-            return _skip("return-path", "sent to a reply's return path: an automatic message")
+    if any(is_bounce_token(t) for t in recipient_tokens(msg, settings.delivery.from_address)):
+        return _skip("return-path", "sent to a reply's return path: an automatic message")
     return None
 
 
 def _staff_reply(msg: Inbound, settings: Settings) -> Verdict | None:
-    ours = settings.delivery.from_address
-    for addr in (*msg.to, *msg.cc):
-        token = find_token(addr.email, ours)
-        if token is not None and token_kind(token) == STAFF_TOKEN:
-            return Verdict(VerdictKind.MANAGER_REPLY, "reply-token",
-                           "sent to a staff reply address")
+    if any(token_kind(t) == STAFF_TOKEN
+           for t in recipient_tokens(msg, settings.delivery.from_address)):
+        return Verdict(VerdictKind.MANAGER_REPLY, "reply-token", "sent to a staff reply address")
     return None
 
 
 def _unsubscribe(msg: Inbound, settings: Settings) -> Verdict | None:
-    ours = settings.delivery.from_address
-    for addr in (*msg.to, *msg.cc):
-        token = find_token(addr.email, ours)
-        if token is not None and token_kind(token) == UNSUBSCRIBE_TOKEN:
-            return Verdict(VerdictKind.UNSUBSCRIBE, "list-unsubscribe",
-                           "sent to a List-Unsubscribe address: an opt-out, never answered")
+    if any(token_kind(t) == UNSUBSCRIBE_TOKEN
+           for t in recipient_tokens(msg, settings.delivery.from_address)):
+        return Verdict(VerdictKind.UNSUBSCRIBE, "list-unsubscribe",
+                       "sent to a List-Unsubscribe address: an opt-out, never answered")
     return None
 
 

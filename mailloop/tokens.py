@@ -19,10 +19,12 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mailloop.config import Settings
+from mailloop.model import Inbound
 
 _SIG_BYTES = 8  # a 64-bit tag: forging one takes 2**63 tries on average
 CUSTOMER_TOKEN = "c"
@@ -162,6 +164,14 @@ def token_kind(token: str) -> str:
 def token_address(our_address: str, token: str) -> str:
     local, _, domain = our_address.rpartition("@")
     return f"{local}+{token}@{domain}"
+
+
+def recipient_tokens(msg: Inbound, our_address: str) -> Iterator[str]:
+    """The tokens of our plus-addresses among the message's To and Cc recipients."""
+    for addr in (*msg.to, *msg.cc):
+        token = find_token(addr.email, our_address)
+        if token is not None:
+            yield token
 
 
 def find_token(address: str, our_address: str) -> str | None:
