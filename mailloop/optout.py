@@ -20,8 +20,8 @@ from mailloop.tokens import (
     CUSTOMER_TOKEN_DAYS,
     UNSUBSCRIBE_TOKEN,
     TokenError,
-    find_token,
     make_token,
+    recipient_tokens,
     token_address,
     token_kind,
     verify_token,
@@ -51,10 +51,8 @@ def unsubscribe_header(tools: Tools, conversation: str, customer: str, now: date
 def unsubscribe_outcome(msg: Inbound, verdict: Verdict, tools: Tools, view: OptOutView,
                         now: datetime) -> Outcome:
     """Record the opt-out a message to a `u.` address asks for; never answer it."""
-    ours = tools.settings.delivery.from_address
-    tokens = [t for a in (*msg.to, *msg.cc)
-              if (t := find_token(a.email, ours)) is not None
-              and token_kind(t) == UNSUBSCRIBE_TOKEN]
+    tokens = [t for t in recipient_tokens(msg, tools.settings.delivery.from_address)
+              if token_kind(t) == UNSUBSCRIBE_TOKEN]
 
     def refused(reason: str) -> Outcome:
         return Outcome(msg, Verdict(verdict.kind, verdict.rule, f"opt-out refused: {reason}"))

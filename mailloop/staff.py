@@ -34,8 +34,8 @@ from mailloop.model import Address, Inbound
 from mailloop.tokens import (
     STAFF_TOKEN,
     TokenError,
-    find_token,
     make_token,
+    recipient_tokens,
     token_kind,
     verify_token,
 )
@@ -209,9 +209,8 @@ def authentication_passes(header: str | None, authserv_id: str, sender_domain: s
 def check_reply(msg: Inbound, settings: Settings, secret: bytes, view: StaffView,
                 now: datetime) -> StaffReply:
     sender = msg.sender.email if msg.sender else ""
-    tokens = [t for a in (*msg.to, *msg.cc)
-              if (t := find_token(a.email, settings.delivery.from_address)) is not None
-              and token_kind(t) == STAFF_TOKEN]
+    tokens = [t for t in recipient_tokens(msg, settings.delivery.from_address)
+              if token_kind(t) == STAFF_TOKEN]
     token = None
     if tokens:
         try:
