@@ -80,3 +80,34 @@ def server_settings(folder: Path, dovecot: Dovecot, feedback: MailUser, smtp: Sm
         delivery={"kind": "smtp", "host": smtp.host, "port": smtp.port, "tls": "none",
                   "from_address": feedback.address, "from_name": "Customer Care"},
         **overrides)
+
+
+def server_config(folder: Path, dovecot: Dovecot, feedback: MailUser, smtp: SmtpServer, *,
+                  password: str | None = None, extra: str = "") -> Path:
+    """`folder/mailloop.toml` for the test servers, as `server_settings` builds them, for
+    the commands that read a file. `extra` (top-level keys, other tables) goes before the
+    server tables; `password` replaces the mailbox's."""
+    config = folder / "mailloop.toml"
+    config.write_text(f"""state_dir = "{folder / 'var'}"
+{extra}
+[templates]
+path = "{ROOT / 'templates'}"
+
+[mailbox]
+kind = "imap"
+host = "{dovecot.host}"
+port = {dovecot.imap_port}
+tls = "none"
+allow_plaintext_loopback = true
+username = "{feedback.name}"
+password = "{feedback.password if password is None else password}"
+
+[delivery]
+kind = "smtp"
+host = "{smtp.host}"
+port = {smtp.port}
+tls = "none"
+from_address = "{feedback.address}"
+from_name = "Customer Care"
+""", encoding="utf-8")
+    return config

@@ -7,44 +7,20 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mailloop.cli import app
-from tests.helpers import ROOT
+from tests.helpers import server_config
 from tests.servers import Dovecot, MailUser, SmtpServer
-
-
-def write_config(tmp_path: Path, dovecot: Dovecot, user: MailUser, smtp: SmtpServer,
-                 password: str) -> Path:
-    config = tmp_path / "mailloop.toml"
-    config.write_text(f"""
-state_dir = "var"
-[templates]
-path = "{ROOT / 'templates'}"
-[mailbox]
-kind = "imap"
-host = "{dovecot.host}"
-port = {dovecot.imap_port}
-tls = "none"
-allow_plaintext_loopback = true
-username = "{user.name}"
-password = "{password}"
-[delivery]
-kind = "smtp"
-host = "{smtp.host}"
-port = {smtp.port}
-tls = "none"
-from_address = "{user.address}"
-""")
-    return config
 
 
 def test_check_connects_to_the_configured_servers(
         tmp_path: Path, dovecot: Dovecot, feedback_user: MailUser, smtp_server: SmtpServer
 ) -> None:
-    good = write_config(tmp_path, dovecot, feedback_user, smtp_server, feedback_user.password)
+    good = server_config(tmp_path, dovecot, feedback_user, smtp_server)
     result = CliRunner().invoke(app, ["check", "--config", str(good)])
     assert result.exit_code == 0, result.output
     assert "mailbox: ok" in result.output and "delivery: ok" in result.output
 
-    bad = write_config(tmp_path, dovecot, feedback_user, smtp_server, "wrong-password")
+    bad = server_config(tmp_path, dovecot, feedback_user, smtp_server,
+                        password="wrong-password")
     result = CliRunner().invoke(app, ["check", "--config", str(bad)])
     assert result.exit_code == 1
     assert "mailbox: imap:" in result.output and "delivery: ok" in result.output

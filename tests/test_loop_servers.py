@@ -15,40 +15,17 @@ from pathlib import Path
 
 from mailloop.config import load_settings
 from mailloop.store import open_store
-from tests.helpers import run_once
+from tests.helpers import run_once, server_config
 from tests.loop_story import Mail, parse, story
 from tests.servers import Dovecot, MailUser, SmtpServer
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60.0
 
 
 def _config(tmp_path: Path, dovecot: Dovecot, smtp: SmtpServer, feedback: MailUser,
             billing: MailUser) -> Path:
-    config = tmp_path / "mailloop.toml"
-    config.write_text(f"""
+    return server_config(tmp_path, dovecot, feedback, smtp, extra=f"""
 secret = "loop-story-secret"
-state_dir = "{tmp_path / 'var'}"
-
-[templates]
-path = "{ROOT / 'templates'}"
-
-[mailbox]
-kind = "imap"
-host = "{dovecot.host}"
-port = {dovecot.imap_port}
-tls = "none"
-allow_plaintext_loopback = true
-username = "{feedback.name}"
-password = "{feedback.password}"
-
-[delivery]
-kind = "smtp"
-host = "{smtp.host}"
-port = {smtp.port}
-tls = "none"
-from_address = "{feedback.address}"
-from_name = "Customer Care"
 
 [[ofora_staff]]
 topic = "billing"
@@ -57,8 +34,7 @@ emails = ["Bill Okafor <{billing.address}>"]
 [[topics]]
 name = "billing"
 keywords = ["invoice", "charged twice", "refund", "bill", "payment"]
-""", encoding="utf-8")
-    return config
+""")
 
 
 def _sent(settings: object) -> list[tuple[str, str]]:
