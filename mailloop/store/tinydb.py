@@ -411,27 +411,21 @@ class TinyStore:
         return sorted({n[:7] for n in self._partition_counts})
 
     def iter_messages(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
-        wanted = set(months) if months is not None else None
-        for name in sorted(self._partition_counts):
-            if wanted is not None and name[:7] not in wanted:
-                continue
-            for doc in self._table(name, "messages"):
-                yield dict(doc)
+        return self._iter("messages", months)
 
     def iter_replies(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
-        wanted = set(months) if months is not None else None
-        for name in sorted(self._partition_counts):
-            if wanted is not None and name[:7] not in wanted:
-                continue
-            for doc in self._table(name, "replies"):
-                yield dict(doc)
+        return self._iter("replies", months)
 
     def iter_conversations(self, months: Iterable[str] | None = None) -> Iterator[Doc]:
+        return self._iter("conversations", months)
+
+    def _iter(self, table: str, months: Iterable[str] | None) -> Iterator[Doc]:
+        """Every document of `table`, segment by segment in order, in the months asked."""
         wanted = set(months) if months is not None else None
         for name in sorted(self._partition_counts):
             if wanted is not None and name[:7] not in wanted:
                 continue
-            for doc in self._table(name, "conversations"):
+            for doc in self._table(name, table):
                 yield dict(doc)
 
     def all_checkpoints(self) -> list[Doc]:
