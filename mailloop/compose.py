@@ -29,6 +29,12 @@ def _format(addr: Address) -> str:
     return formataddr((addr.name, addr.email)) if addr.name else addr.email
 
 
+def _boundary(out: Outgoing) -> str:
+    # Derived from the parts, so a preview is byte-identical to what is sent.
+    digest = hashlib.sha256(f"{out.text}\0{out.html}".encode()).hexdigest()[:32]
+    return f"mailloop-{digest}"
+
+
 def to_email(out: Outgoing, *, now: datetime) -> EmailMessage:
     msg = EmailMessage(policy=SMTP)
     msg["From"] = _format(out.sender)
@@ -53,9 +59,7 @@ def to_email(out: Outgoing, *, now: datetime) -> EmailMessage:
     msg.set_content(out.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if out.html:
         msg.add_alternative(out.html, subtype="html", charset="utf-8", cte="quoted-printable")
-        # deterministic, so a preview is byte-identical to what is sent
-        digest = hashlib.sha256(f"{out.text}\0{out.html}".encode()).hexdigest()[:32]
-        msg.set_boundary(f"mailloop-{digest}")
+        msg.set_boundary(_boundary(out))
     if out.locale:
         # after the content: set_content and add_alternative drop Content-* headers
         msg["Content-Language"] = out.locale
@@ -152,8 +156,7 @@ def _quick_bytes(out: Outgoing, *, now: datetime) -> bytes:
         head = "\r\n".join([*lines, text_type, "Content-Transfer-Encoding: quoted-printable",
                              "MIME-Version: 1.0", *language])
         return f"{head}\r\n\r\n{text_body}".encode("ascii", "surrogateescape")
-    digest = hashlib.sha256(f"{out.text}\0{out.html}".encode()).hexdigest()[:32]
-    boundary = f"mailloop-{digest}"
+    boundary = _boundary(out)
     html_type, html_body = _qp_part("html", out.html)
     return "".join([
         "\r\n".join(lines), "\r\nMIME-Version: 1.0\r\n",
