@@ -8,7 +8,6 @@ never logged.
 
 from __future__ import annotations
 
-import base64
 import subprocess
 from dataclasses import dataclass
 
@@ -62,8 +61,3 @@ def resolve(username: str, password: SecretStr | None, password_command: str | N
 def xoauth2_response(username: str, token: str) -> str:
     """The SASL XOAUTH2 initial response (Google and Microsoft), before base64."""
     return f"user={username}\x01auth=Bearer {token}\x01\x01"
-
-
-def xoauth2_string(username: str, token: str) -> str:
-    """The SASL XOAUTH2 initial response, base64-encoded."""
-    return base64.b64encode(xoauth2_response(username, token).encode()).decode("ascii")
