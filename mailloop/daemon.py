@@ -18,15 +18,16 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from mailloop.classify import Classifier
 from mailloop.config import Settings
 from mailloop.delivery.base import Delivery
 from mailloop.ledger import Ledger
-from mailloop.mailbox.base import Fetched, Mailbox, Processed
+from mailloop.mailbox.base import Fetched, FetchResult, Mailbox, Processed
 from mailloop.model import VerdictKind
 from mailloop.ops.parked import raw_path
 from mailloop.outcome import Outcome
@@ -63,6 +64,16 @@ class CycleStats:
 
 
 Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """The next batch, fetched and handed to the workers while this one is committed."""
+
+    after: dict[str, Any]  # the checkpoint it was fetched after
+    result: FetchResult
+    pool: PreparePool
+    prepared: Iterator[Prepared] | None
 
 
 def utcnow() -> datetime:
@@ -107,6 +118,7 @@ class Daemon:
         self._classifier_from_settings = classifier is None
         self.pool: PreparePool | None = None
         self._current_pool()
+        self._next: _Ahead | None = None
 
     # ---- the loop ------------------------------------------------------------
 
@@ -251,7 +263,13 @@ class Daemon:
         pool = self._current_pool()
         stats = CycleStats()
         checkpoint = self.store.checkpoint(self.mailbox.name)
-        result = self.mailbox.fetch(checkpoint, limit or self.settings.mailbox.batch_size)
+        early, self._next = self._next, None
+        if early is not None and early.pool is pool and limit is None and checkpoint is not None \
+                and all(checkpoint.get(k) == v for k, v in early.after.items()):
+            result, ahead = early.result, early.prepared
+        else:
+            result = self.mailbox.fetch(checkpoint, limit or self.settings.mailbox.batch_size)
+            ahead = pool.prepare(result.items) if pool is not None else None
         stats.fetched, stats.more = len(result.items), result.more
         if not result.items and result.checkpoint is None:
             return stats
@@ -260,7 +278,6 @@ class Daemon:
         now = self.clock()
         done: list[Processed] = []
         stopped_early = False
-        ahead = pool.prepare(result.items) if pool is not None else None
         for item in result.items:
             if self.stop_event.is_set():
                 # Stopping: record what is done; the rest stays in the mailbox for next time.
@@ -296,9 +313,23 @@ class Daemon:
             self._log_outcome(outcome)
         if result.checkpoint is not None and not stopped_early:
             batch.checkpoints[self.mailbox.name] = result.checkpoint
+            if pool is not None and result.more and limit is None:
+                self._fetch_next(result.checkpoint, pool)
         self.store.commit(batch)
         self.mailbox.done(done)
         return stats
+
+    def _fetch_next(self, after: dict[str, Any], pool: PreparePool) -> None:
+        """Fetch the next batch and hand it to the workers before this one is committed
+        and its replies sent, so they are not idle meanwhile. It is used if the next
+        cycle starts from the same checkpoint with the same pool; otherwise (a failed
+        commit, a stop, a reload) it is dropped and the mailbox read again."""
+        try:
+            result = self.mailbox.fetch(after, self.settings.mailbox.batch_size)
+        except Exception as exc:  # the next cycle's own fetch meets it, and says so
+            log.debug("fetching ahead: %s: %s", type(exc).__name__, exc)
+            return
+        self._next = _Ahead(after, result, pool, pool.prepare(result.items))
 
     def _current_pool(self) -> PreparePool | None:
         """The worker pool for the settings in force: a reload (SIGHUP) swaps the

@@ -22,7 +22,13 @@ def make_mailbox(settings: Settings) -> Mailbox:
     return MaildirMailbox(settings.inbox_path)
 
 
-def make_delivery(settings: Settings) -> Delivery:
+def make_delivery(settings: Settings, *, own_process: bool = False) -> Delivery:
+    """The transport of `[delivery]`. With `own_process`, SMTP runs in a child process
+    (see delivery/process.py); the Maildir outbox is cheap enough to stay."""
+    if settings.delivery.kind == "smtp" and own_process:
+        from mailloop.delivery.process import ProcessDelivery
+
+        return ProcessDelivery(settings)
     if settings.delivery.kind == "smtp":
         from mailloop.delivery.smtp import SmtpDelivery
 

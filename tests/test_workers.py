@@ -6,12 +6,13 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mailloop.config import Settings
+from mailloop.config import MailboxConfig, Settings
 from mailloop.daemon import Daemon
 from mailloop.factory import make_delivery, make_mailbox
 from mailloop.mailbox.base import Fetched
@@ -19,9 +20,11 @@ from mailloop.mailbox.maildir import deliver
 from mailloop.prepare import Prepared
 from mailloop.samples import seed_inbox
 from mailloop.store import open_store
+from mailloop.store.base import StoreError
 from mailloop.store.tinydb import TinyStore
 from mailloop.workers import MIN_BATCH, PreparePool
 from tests.helpers import NOW, email_bytes, example_settings, run_once
+from tests.servers import Dovecot, MailUser
 
 BODIES = [
     "Jenny on the phone line was fantastic, she sorted everything in minutes. Thank you!",
@@ -169,3 +172,83 @@ def test_a_reload_replaces_workers_started_with_the_old_settings(tmp_path: Path)
             daemon.pool.close()
         daemon.ledger.close()
         store.close()
+
+
+
+def imap_settings(folder: Path, dovecot: Dovecot, user: MailUser, **overrides: Any) -> Settings:
+    """An IMAP mailbox read in batches of MIN_BATCH, replies into a Maildir outbox."""
+    folder.mkdir()
+    settings = example_settings(folder, **overrides)
+    mailbox = {"kind": "imap", "host": dovecot.host, "port": dovecot.imap_port, "tls": "none",
+               "allow_plaintext_loopback": True, "username": user.name,
+               "password": user.password, "batch_size": MIN_BATCH}
+    return settings.model_copy(update={"mailbox": MailboxConfig(**mailbox)})
+
+
+def fill_imap(dovecot: Dovecot, user: MailUser, count: int) -> None:
+    with dovecot.client(user.name) as client:
+        client.multiappend("INBOX", [email_bytes(
+            sender=f"Customer {n} <c{n}@customer.test>", subject=f"About order {n}",
+            body=BODIES[n % len(BODIES)], message_id=f"i{n}@customer.test")
+            for n in range(count)])
+
+
+def test_the_next_batch_is_fetched_ahead_while_one_is_committed(
+        tmp_path: Path, dovecot: Dovecot, make_user: Callable[..., MailUser]) -> None:
+    users = make_user("alone"), make_user("pooled")
+    alone = imap_settings(tmp_path / "alone", dovecot, users[0])
+    pooled = imap_settings(tmp_path / "pooled", dovecot, users[1], pipeline={"workers": 1})
+    for user in users:
+        fill_imap(dovecot, user, 3 * MIN_BATCH + 5)
+    run_once(alone)
+    store = open_store(pooled)
+    early: list[bool] = []  # per fetch: is the batch before it still uncommitted?
+    try:
+        daemon = Daemon(pooled, mailbox=make_mailbox(pooled), delivery=make_delivery(pooled),
+                        store=store)
+        fetch = daemon.mailbox.fetch
+
+        def watched_fetch(checkpoint: Any, limit: int) -> Any:
+            stored = store.checkpoint(daemon.mailbox.name) or {}
+            early.append(checkpoint is not None and
+                         checkpoint.get("last_uid") != stored.get("last_uid"))
+            return fetch(checkpoint, limit)
+
+        daemon.mailbox.fetch = watched_fetch  # type: ignore[method-assign]
+        daemon.run(once=True)
+    finally:
+        store.close()
+    assert early == [False, True, True, True]  # every batch but the first came early
+    one, two = outcomes(alone), outcomes(pooled)
+    assert len(one["decided"]) == 3 * MIN_BATCH + 5
+    assert one == two
+
+
+def test_a_batch_fetched_ahead_of_a_failed_commit_is_read_again(
+        tmp_path: Path, dovecot: Dovecot, feedback_user: MailUser) -> None:
+    settings = imap_settings(tmp_path / "run", dovecot, feedback_user, pipeline={"workers": 1})
+    fill_imap(dovecot, feedback_user, 2 * MIN_BATCH + 3)
+    store = open_store(settings)
+    try:
+        daemon = Daemon(settings, mailbox=make_mailbox(settings),
+                        delivery=make_delivery(settings), store=store)
+        commit = store.commit
+        failures = [StoreError("disk full")]
+
+        def failing_commit(batch: Any) -> None:
+            if failures:
+                raise failures.pop()
+            commit(batch)
+
+        store.commit = failing_commit  # type: ignore[method-assign]
+        daemon.mailbox.connect()
+        with pytest.raises(StoreError):
+            daemon.receive()  # the second batch was fetched ahead, then this commit failed
+        assert daemon._next is not None
+        daemon.run(once=True)
+    finally:
+        store.close()
+    result = outcomes(settings)
+    assert len(result["decided"]) == 2 * MIN_BATCH + 3
+    acks = [irt for irt, template, *_ in result["sent"] if template.startswith("ack_")]
+    assert len(acks) == len(set(acks)) == 2 * MIN_BATCH + 3

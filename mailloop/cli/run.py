@@ -56,8 +56,9 @@ def run(
     if seed:
         _seed(settings)
     store = open_store(settings)
-    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=make_delivery(settings),
-                    store=store)
+    # With worker processes, the SMTP connections get a process of their own as well.
+    delivery = make_delivery(settings, own_process=settings.pipeline.workers > 0)
+    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=delivery, store=store)
     daemon.tasks.append(run_requests)
     daemon.tasks.append(RetentionTask())
     metrics = None
