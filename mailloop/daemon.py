@@ -211,8 +211,10 @@ class Daemon:
         stats = self.receive()
         for task in self.tasks:
             task(self)
-        sent = self.send_due(wait=not (overlap and stats.more))
-        stats.sent, stats.deferred, stats.failed = sent
+        sent, deferred, failed = self.send_due(wait=not (overlap and stats.more))
+        stats.sent += sent
+        stats.deferred += deferred
+        stats.failed += failed
         self.send_scheduled()
         return stats
 
@@ -315,7 +317,10 @@ class Daemon:
             batch.checkpoints[self.mailbox.name] = result.checkpoint
             if pool is not None and result.more and limit is None:
                 self._fetch_next(result.checkpoint, pool)
+        settled, replies = self.ledger.settle_finished(batch)
         self.store.commit(batch)
+        self.ledger.announce(replies)
+        stats.sent, stats.deferred, stats.failed = settled.sent, settled.deferred, settled.failed
         self.mailbox.done(done)
         return stats
 

@@ -7,9 +7,10 @@
 A chunk of replies is written as `sending` (one commit) before any of it is handed
 to the transport, and its outcomes are written in one commit after. While a backlog
 is worked through, the last chunk of a cycle is sent in the background while the
-daemon processes the next batch, and settled at the start of the next send (or
-before a recovery, or at exit). So a crash
-can only leave replies in `sending`, and those are never blindly sent again:
+daemon processes the next batch, and settled in that batch's commit if the send has
+finished by then, else at the start of the next send (or before a recovery, or at
+exit). So a crash can only leave replies in `sending`, and those are never blindly
+sent again:
 `recover()` asks the transport (the Maildir outbox file, the Sent folder) and
 marks what it cannot settle `uncertain` for an operator, who resends it with
 `mailloop outbox resend ID`.
@@ -140,6 +141,26 @@ class Ledger:
         self._inflight = None
         return self._settle(docs, future.result())
 
+    def settle_finished(self, into: Batch) -> tuple[SendCounts, list[Doc]]:
+        """If the chunk in flight has been sent, put its outcomes into `into`, a batch
+        the caller is about to commit anyway (one commit fewer per cycle), and return
+        the counts and the documents, to `announce` once committed. A chunk still being
+        sent, or whose send raised, is left to `settle`."""
+        if self._inflight is None:
+            return SendCounts(), []
+        docs, future = self._inflight
+        if not future.done() or future.exception() is not None:
+            return SendCounts(), []
+        self._inflight = None
+        counts = self._outcomes(docs, future.result(), into)
+        return counts, [into.replies[d["id"]] for d in docs]
+
+    def announce(self, docs: Sequence[Doc]) -> None:
+        """Tell the observers about replies whose attempt has been committed."""
+        for doc in docs:
+            for observe in self.observers:
+                observe(doc)
+
     def close(self) -> None:
         """Settle what is in flight and stop the sending thread."""
         try:
@@ -206,6 +227,14 @@ class Ledger:
     def _settle(self, docs: Sequence[Doc], results: Sequence[SendResult]) -> SendCounts:
         """Commit one attempt's outcomes, in one commit."""
         after = Batch()
+        counts = self._outcomes(docs, results, after)
+        self.store.commit(after)
+        self.announce(list(after.replies.values()))
+        return counts
+
+    def _outcomes(self, docs: Sequence[Doc], results: Sequence[SendResult],
+                  after: Batch) -> SendCounts:
+        """One attempt's outcomes, put into `after`."""
         now = self.clock()
         counts = SendCounts()
         for doc, result in zip(docs, results, strict=True):
@@ -231,10 +260,6 @@ class Ledger:
                     result.response or detail.get("error", ""), extra={"message_id": doc["id"]})
             for rcpt, why in result.refused.items():
                 log.warning("reply %s: recipient %s refused: %s", doc["id"], rcpt, why)
-        self.store.commit(after)
-        for doc in after.replies.values():
-            for observe in self.observers:
-                observe(doc)
         return counts
 
     def wait_time(self, idle_timeout: float) -> float:

@@ -81,3 +81,67 @@ def test_recovery_waits_for_its_own_chunk_instead_of_calling_it_interrupted(
     finally:
         daemon.ledger.close()
         store.close()
+
+
+def test_a_finished_chunk_is_settled_in_the_next_batchs_own_commit(tmp_path: Path) -> None:
+    settings = example_settings(tmp_path)
+    for n in range(2):
+        deliver(settings.inbox_path, email_bytes(
+            sender=f"Customer {n} <c{n}@customer.test>", subject=f"Order {n}",
+            body="The parcel arrived broken.", message_id=f"f{n}@customer.test"))
+    outbox = GatedOutbox(settings.outbox_path)
+    outbox.gate.set()
+    store = open_store(settings)
+    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=outbox, store=store)
+    commits: list[int] = []
+    commit = store.commit
+
+    def counted_commit(batch: Any) -> None:
+        commits.append(len(batch.replies))
+        commit(batch)
+
+    store.commit = counted_commit  # type: ignore[method-assign]
+    seen: list[str] = []
+    daemon.ledger.observers.append(lambda doc: seen.append(doc["state"]))
+    try:
+        daemon.receive()
+        daemon.send_due(wait=False)
+        inflight = daemon.ledger._inflight
+        assert inflight is not None
+        inflight[1].result(timeout=30)  # the chunk has gone out, not yet recorded
+        assert set(states(store)) == {"sending"} and seen == []
+        deliver(settings.inbox_path, email_bytes(sender="Late <late@customer.test>",
+                                                 message_id="late@customer.test"))
+        commits.clear()
+        stats = daemon.receive()
+        assert stats.sent == 2  # counted with the batch that recorded them
+        assert commits == [3]  # the new reply and the two outcomes, in one commit
+        assert sorted(states(store)) == ["planned", "sent", "sent"]
+        assert seen == ["sent", "sent"]  # observers hear of them once committed
+        assert daemon.send_due() == (1, 0, 0)
+    finally:
+        daemon.ledger.close()
+        store.close()
+
+
+def test_a_chunk_still_sending_is_left_for_the_next_send(tmp_path: Path) -> None:
+    settings = example_settings(tmp_path)
+    deliver(settings.inbox_path, email_bytes(sender="Ann <ann@customer.test>",
+                                             message_id="a@customer.test"))
+    outbox = GatedOutbox(settings.outbox_path)
+    store = open_store(settings)
+    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=outbox, store=store)
+    try:
+        daemon.receive()
+        daemon.send_due(wait=False)
+        assert outbox.started.wait(30)
+        deliver(settings.inbox_path, email_bytes(sender="Bo <bo@customer.test>",
+                                                 message_id="b@customer.test"))
+        assert daemon.receive().sent == 0  # not waited for
+        assert sorted(states(store)) == ["planned", "sending"]
+        outbox.gate.set()
+        assert daemon.send_due() == (2, 0, 0)
+        assert set(states(store)) == {"sent"}
+    finally:
+        daemon.ledger.close()
+        store.close()
