@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mailloop.classify import Classifier
 from mailloop.classify.baseline import vader_tags
+from mailloop.classify.sentiment import _may_score, vader_compound
+from mailloop.classify.text import clauses
 from mailloop.config import Rep, Settings, TopicRule
 from mailloop.model import Tags
+from tests.helpers import ROOT
 
 REPS = [
     Rep(name="Jennifer Alvarez", email="jennifer@example.com", aliases=["Jenny"]),
@@ -257,3 +262,22 @@ def test_vader_baseline_is_plain_vader() -> None:
     assert vader_tags("This is wonderful, thank you!").labels == ["smile"]
     assert vader_tags("This is terrible.").labels == ["ofora"]
     assert vader_tags("The parcel is on the table.").labels == []
+
+
+def test_clauses_vader_cannot_score_are_not_given_to_it() -> None:
+    from mailloop.classify.sentiment import analyzer
+
+    def scored(text: str) -> float:
+        return float(analyzer().polarity_scores(text)["compound"])
+
+    corpus = [str(e.get("text") or e.get("body") or "") for e in
+              map(json.loads, (ROOT / "eval" / "feedback.jsonl").read_text().splitlines())]
+    texts = [c.text for t in corpus for c in clauses(t)] + [
+        "The parcel is on the table.", "Order 1234 arrived on Monday", ":)", "see you <3",
+        "LOL, the box", "kind of late", "NOT the order I placed!!!", "no problems",
+        "it was ok", "Great", "(great)", "'excellent'.", "\u2764 the team", "caf\u00e9 staff",
+        "-- ", "", "   "]
+    skipped = [t for t in texts if not _may_score(t)]
+    assert len(skipped) > len(texts) // 4  # the check saves real work on real feedback
+    for text in texts:
+        assert vader_compound(text) == scored(text), text
