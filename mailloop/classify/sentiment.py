@@ -149,16 +149,29 @@ def find_cues(text: str) -> list[tuple[str, Kind, str]]:
     if wait:
         found.append(("long wait", Kind.COMPLAINT, wait))
     for fam in cues.MASKING:
-        for m in fam.pattern.finditer(low):
-            found.append((fam.name, fam.kind, m.group(0)))
-        # Blank what matched so "no problem" is not also read as "problem".
-        low = fam.pattern.sub(lambda m: "#" * len(m.group(0)), low)
+        matches = list(fam.pattern.finditer(low))
+        found += ((fam.name, fam.kind, m.group(0)) for m in matches)
+        if matches:
+            # Blank what matched so "no problem" is not also read as "problem".
+            low = _blank(low, matches)
     for fam in cues.FAMILIES:
         for m in fam.pattern.finditer(low):
             if fam.negatable and _negated(low, m.start()):
                 continue
             found.append((fam.name, fam.kind, m.group(0)))
     return found
+
+
+def _blank(text: str, matches: Sequence[re.Match[str]]) -> str:
+    """`text` with each match replaced by as many "#" (what re.sub would give, without
+    scanning again)."""
+    parts: list[str] = []
+    pos = 0
+    for m in matches:
+        parts += (text[pos:m.start()], "#" * (m.end() - m.start()))
+        pos = m.end()
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def _judge_clause(cv: ClauseVerdict) -> None:
