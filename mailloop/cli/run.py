@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit, setup_logging
+from mailloop.cli.common import ConfigOption, settings_or_exit, setup_logging, stderr_console
 from mailloop.config import ConfigError, Settings
 from mailloop.daemon import Daemon
 from mailloop.factory import make_delivery, make_mailbox
@@ -67,7 +67,7 @@ def run(
             metrics.serve(settings.metrics.address, settings.metrics.port)
         except (ConfigError, OSError) as exc:
             store.close()
-            err_console.print(f"[bold red]metrics:[/] {exc}", highlight=False)
+            stderr_console().print(f"[bold red]metrics:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
 
     def _stop(signum: int, frame: FrameType | None) -> None:
