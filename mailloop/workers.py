@@ -15,7 +15,6 @@ batch itself and starts a new pool at the next batch: nothing is lost or repeate
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +22,7 @@ from datetime import datetime
 
 from mailloop.classify import Classifier
 from mailloop.config import Settings
+from mailloop.forkserver import context
 from mailloop.mailbox.base import Fetched
 from mailloop.prepare import Prepared, prepare
 
@@ -68,9 +68,7 @@ class PreparePool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["mailloop.workers"])
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context,
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context(),
                                                  initializer=_start_worker,
                                                  initargs=(self.settings,))
         return self._executor

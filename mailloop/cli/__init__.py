@@ -7,8 +7,10 @@ its start-up. Listing the commands (`mailloop --help`, a mistyped name) loads th
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import typer
@@ -47,6 +49,22 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 _registered: set[str] = set()  # each module registers on `app` once per process
 
 
+@contextlib.contextmanager
+def lasting_imports() -> Iterator[None]:
+    """Imports whose objects live as long as the process: the collector would walk them
+    over and over while the imports run, and again at each full collection after them
+    (40 ms of `mailloop run`'s start-up). It is off meanwhile, and what they made is
+    kept out of its sight (gc.freeze)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 class LazyGroup(TyperGroup):
     """The top-level group: a command is built when it is first looked up."""
 
@@ -65,19 +83,10 @@ class LazyGroup(TyperGroup):
         builds the app."""
         new = [name for name in MODULES if name in modules and name not in _registered]
         if new:
-            # What the imports make lives as long as the process: the collector would walk
-            # it over and over while they run, and again at each full collection after them
-            # (40 ms of `mailloop run`'s start-up). It is kept out of the collector's sight.
-            enabled = gc.isenabled()
-            gc.disable()
-            try:
+            with lasting_imports():
                 for name in new:
                     importlib.import_module(f"mailloop.cli.{name}").register(app)
                     _registered.add(name)
-            finally:
-                gc.freeze()
-                if enabled:
-                    gc.enable()
         built = typer.main.get_group(app).commands
         order = list(COMMANDS)
         self.commands = {name: built[name] for name in sorted(
