@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from multiprocessing.context import BaseContext
 
 
 def pid_alive(pid: int) -> bool:
@@ -17,10 +15,3 @@ def pid_alive(pid: int) -> bool:
         return True
     return True
 
-
-def child_context() -> BaseContext:
-    """Child processes start from a fresh interpreter (forkserver), not a fork of the
-    daemon, which by then runs threads of its own."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["mailloop.preload"])
-    return context

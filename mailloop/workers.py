@@ -22,9 +22,9 @@ from datetime import datetime
 
 from mailloop.classify import Classifier
 from mailloop.config import Settings
+from mailloop.forkserver import context
 from mailloop.mailbox.base import Fetched
 from mailloop.prepare import Prepared, prepare
-from mailloop.process import child_context
 
 log = logging.getLogger("mailloop")
 
@@ -68,7 +68,7 @@ class PreparePool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=child_context(),
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context(),
                                                  initializer=_start_worker,
                                                  initargs=(self.settings,))
         return self._executor

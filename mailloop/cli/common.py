@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 
 from mailloop.config import ConfigError, Settings, load_settings
 from mailloop.logs import JsonFormatter, Redactor, TextFormatter, default_format
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 ConfigOption = Annotated[
     Path | None,
@@ -20,14 +22,27 @@ ConfigOption = Annotated[
                  envvar="MAILLOOP_CONFIG", show_envvar=True),
 ]
 
-err_console = Console(stderr=True)
+
+@functools.cache
+def stderr_console() -> Console:
+    """The console on stderr, made on first use: `mailloop run` has no use for rich,
+    20 ms of imports at its start."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def __getattr__(name: str) -> Console:
+    if name == "err_console":  # `from mailloop.cli.common import err_console`
+        return stderr_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def settings_or_exit(config: Path | None) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as exc:
-        err_console.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
+        stderr_console().print(f"[bold red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -46,7 +61,9 @@ def setup_logging(level: str = "INFO", fmt: str | None = None) -> Redactor:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
     elif sys.stderr.isatty():
-        handler = RichHandler(console=err_console, show_path=False, markup=False,
+        from rich.logging import RichHandler
+
+        handler = RichHandler(console=stderr_console(), show_path=False, markup=False,
                               rich_tracebacks=False, log_time_format="%H:%M:%S")
         handler.setFormatter(TextFormatter(timestamps=False))
     else:

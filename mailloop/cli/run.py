@@ -10,18 +10,11 @@ from typing import Annotated
 
 import typer
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit, setup_logging
+from mailloop import forkserver
+from mailloop.cli import lasting_imports
+from mailloop.cli.common import ConfigOption, settings_or_exit, setup_logging, stderr_console
 from mailloop.config import ConfigError, Settings
-from mailloop.daemon import Daemon
-from mailloop.factory import make_delivery, make_mailbox
 from mailloop.logs import LOG_FORMATS, secrets_of
-from mailloop.ops.metrics import Metrics
-from mailloop.ops.privacy import RetentionTask
-from mailloop.ops.reload import reload
-from mailloop.ops.requests import run_requests
-from mailloop.samples import seed_inbox
-from mailloop.store import open_store
-from mailloop.systemd import Watchdog, notify
 
 log = logging.getLogger("mailloop")
 
@@ -51,6 +44,17 @@ def run(
                                  param_hint="--log-format")
     redactor = setup_logging(log_level.upper(), log_format)
     settings = settings_or_exit(config)
+    if settings.pipeline.workers:
+        forkserver.start()  # it imports mailloop on another processor while this one does
+    with lasting_imports():  # the daemon's, after the settings: see mailloop/forkserver.py
+        from mailloop.daemon import Daemon
+        from mailloop.factory import make_delivery, make_mailbox
+        from mailloop.ops.metrics import Metrics
+        from mailloop.ops.privacy import RetentionTask
+        from mailloop.ops.reload import reload
+        from mailloop.ops.requests import run_requests
+        from mailloop.store import open_store
+        from mailloop.systemd import Watchdog, notify
     redactor.set_secrets(secrets_of(settings))
     settings.state_path.mkdir(parents=True, exist_ok=True)
     if seed:
@@ -68,7 +72,7 @@ def run(
             metrics.serve(settings.metrics.address, settings.metrics.port)
         except (ConfigError, OSError) as exc:
             store.close()
-            err_console.print(f"[bold red]metrics:[/] {exc}", highlight=False)
+            stderr_console().print(f"[bold red]metrics:[/] {exc}", highlight=False)
             raise typer.Exit(2) from None
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -107,6 +111,8 @@ def run(
 
 
 def _seed(settings: Settings) -> None:
+    from mailloop.samples import seed_inbox
+
     if settings.mailbox.kind != "maildir":
         return
     count = seed_inbox(settings.inbox_path, settings.store_path)

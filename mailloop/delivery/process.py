@@ -26,8 +26,8 @@ from mailloop.config import Settings
 from mailloop.delivery.base import Delivery, Envelope
 from mailloop.delivery.smtp import default_port
 from mailloop.factory import make_delivery
+from mailloop.forkserver import context
 from mailloop.model import SendResult
-from mailloop.process import child_context
 
 log = logging.getLogger("mailloop")
 
@@ -135,7 +135,7 @@ class ProcessDelivery:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(1, mp_context=child_context(),
+            self._executor = ProcessPoolExecutor(1, mp_context=context(),
                                                  initializer=_start_sender,
                                                  initargs=(self.settings,))
         return self._executor

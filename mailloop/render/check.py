@@ -22,13 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lxml.html
-from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel
 
 from mailloop.context import Company, TemplateContext, nested_model
 from mailloop.render.samples import applies, sample_contexts
-from mailloop.render.templateset import Compiled, Rendered, TemplateError, TemplateSet
+from mailloop.render.templateset import (
+    Compiled,
+    References,
+    Rendered,
+    TemplateError,
+    TemplateSet,
+)
 from mailloop.reports.contexts import REPORT_CONTEXTS, report_samples
 
 if TYPE_CHECKING:
@@ -146,51 +151,37 @@ def _is_list(annotation: Any) -> bool:
 
 def static_problems(compiled: Compiled, env: ImmutableSandboxedEnvironment) -> list[Problem]:
     """Names and attributes a template uses that the context does not have."""
-    src = compiled.source
-    sources = [(str(src.path), "\n" * (src.body_line - 1) + src.body)]
-    line, subject = src.headers["subject"]
-    sources.append((str(src.path), "\n" * (line - 1) + subject))
-    if src.html_path is not None:
-        sources.append((str(src.html_path), src.html_path.read_text(encoding="utf-8")))
-    problems: list[Problem] = []
-    for file, text in sources:
-        tree = env.parse(text)
-        model = REPORT_CONTEXTS.get(src.name, TemplateContext)
-        problems.extend(Problem(file, lineno, message)
-                        for lineno, message in _unknown_references(tree, env, model))
-    return problems
+    model = REPORT_CONTEXTS.get(compiled.source.name, TemplateContext)
+    return [Problem(refs.file, lineno, message) for refs in compiled.references
+            for lineno, message in _unknown_references(refs, env, model)]
 
 
-def _unknown_references(tree: nodes.Template, env: ImmutableSandboxedEnvironment,
+def _unknown_references(refs: References, env: ImmutableSandboxedEnvironment,
                         context: type[TemplateContext] = TemplateContext
                         ) -> Iterator[tuple[int, str]]:
     fields = context.model_fields
-    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    allowed = set(fields) | set(env.globals) | _JINJA_NAMES | stored
+    allowed = set(fields) | set(env.globals) | _JINJA_NAMES | refs.stored
     # what a name is known to hold: context fields, and loop variables over their lists
     models: dict[str, type[BaseModel]] = {}
     for name, info in fields.items():
         model = nested_model(info.annotation)
         if model is not None and not _is_list(info.annotation):
             models[name] = model
-    for loop in tree.find_all(nodes.For):
-        if isinstance(loop.iter, nodes.Name) and isinstance(loop.target, nodes.Name) and \
-                loop.iter.name in fields and _is_list(fields[loop.iter.name].annotation):
-            model = nested_model(fields[loop.iter.name].annotation)
-            if model is not None and loop.target.name not in fields:
-                models[loop.target.name] = model
-    for node in tree.find_all(nodes.Name):
-        if node.ctx == "load" and node.name not in allowed:
-            yield node.lineno, (f"'{node.name}' is not in the template context "
-                                "(see docs/templates.md for the fields)")
-    for attr in tree.find_all(nodes.Getattr):
-        target = attr.node
-        if isinstance(target, nodes.Name) and target.name in models:
-            model = models[target.name]
-            if attr.attr not in model.model_fields:
+    for target, iterable in refs.loops:
+        if iterable in fields and _is_list(fields[iterable].annotation):
+            model = nested_model(fields[iterable].annotation)
+            if model is not None and target not in fields:
+                models[target] = model
+    for lineno, name in refs.loaded:
+        if name not in allowed:
+            yield lineno, (f"'{name}' is not in the template context "
+                           "(see docs/templates.md for the fields)")
+    for lineno, name, attr in refs.attributes:
+        if name in models:
+            model = models[name]
+            if attr not in model.model_fields:
                 known = ", ".join(model.model_fields)
-                yield attr.lineno, (f"'{target.name}' has no field '{attr.attr}' "
-                                    f"(it has: {known})")
+                yield lineno, f"'{name}' has no field '{attr}' (it has: {known})"
 
 
 # ---- lint of the output -----------------------------------------------------------

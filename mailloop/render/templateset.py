@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import css_inline
-from jinja2 import Template, TemplateSyntaxError
+from jinja2 import Template, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
 
 from mailloop.context import TemplateContext
@@ -105,6 +105,41 @@ def read_source(path: Path, name: str, locale: str) -> TemplateSource:
                           html if html.is_file() else None)
 
 
+@dataclass(frozen=True, slots=True)
+class References:
+    """The names one source of a template uses, for `templates check`."""
+
+    file: str
+    loaded: tuple[tuple[int, str], ...]  # (line, name) of every name read
+    stored: frozenset[str]  # names assigned, looped with or taken as parameters
+    loops: tuple[tuple[str, str], ...]  # (target, name) of every `for target in name`
+    attributes: tuple[tuple[int, str, str], ...]  # (line, name, attribute) of `name.attribute`
+
+
+def references(file: str, tree: nodes.Template) -> References:
+    """What `tree` refers to, in the order of Jinja's `find_all`. Read before the tree is
+    compiled: compiling folds constants inside it (`(false and x) ~ y` loses `x`)."""
+    loaded: list[tuple[int, str]] = []
+    stored: set[str] = set()
+    loops: list[tuple[str, str]] = []
+    attributes: list[tuple[int, str, str]] = []
+    stack = list(reversed(list(tree.iter_child_nodes())))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, nodes.Name):
+            if node.ctx == "load":
+                loaded.append((node.lineno, node.name))
+            elif node.ctx in ("store", "param"):
+                stored.add(node.name)
+        elif isinstance(node, nodes.For):
+            if isinstance(node.iter, nodes.Name) and isinstance(node.target, nodes.Name):
+                loops.append((node.target.name, node.iter.name))
+        elif isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            attributes.append((node.lineno, node.node.name, node.attr))
+        stack.extend(reversed(list(node.iter_child_nodes())))
+    return References(file, tuple(loaded), frozenset(stored), tuple(loops), tuple(attributes))
+
+
 class Compiled:
     """One template compiled in its locale's environments."""
 
@@ -113,18 +148,26 @@ class Compiled:
         subject_line, subject = source.headers["subject"]
         pad = "\n" * (source.body_line - 1)  # so Jinja's line numbers are the file's
         self.html: Template | None = None
+        # Each source is parsed once: the check reads its references off the same tree.
         try:
-            self.subject = envs["plain"].from_string("\n" * (subject_line - 1) + subject)
-            self.body = envs["markdown"].from_string(pad + source.body)
+            tree = envs["plain"].parse("\n" * (subject_line - 1) + subject)
+            subject_refs = references(str(source.path), tree)
+            self.subject = envs["plain"].from_string(tree)
+            tree = envs["markdown"].parse(pad + source.body)
+            refs = [references(str(source.path), tree), subject_refs]
+            self.body = envs["markdown"].from_string(tree)
         except TemplateSyntaxError as exc:
             raise TemplateError(str(source.path), exc.lineno or 1, exc.message or "syntax error"
                                 ) from None
         if source.html_path is not None:
             try:
-                self.html = envs["html"].from_string(source.html_path.read_text(encoding="utf-8"))
+                tree = envs["html"].parse(source.html_path.read_text(encoding="utf-8"))
+                refs.append(references(str(source.html_path), tree))
+                self.html = envs["html"].from_string(tree)
             except TemplateSyntaxError as exc:
                 raise TemplateError(str(source.html_path), exc.lineno or 1,
                                     exc.message or "syntax error") from None
+        self.references = tuple(refs)  # body, subject, then the HTML part
 
     @property
     def name(self) -> str:
