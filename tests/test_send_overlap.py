@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mailloop.config import Settings
 from mailloop.daemon import Daemon
 from mailloop.delivery.base import Envelope
 from mailloop.delivery.maildir import MaildirOutbox
@@ -15,6 +16,7 @@ from mailloop.factory import make_mailbox
 from mailloop.mailbox.maildir import deliver
 from mailloop.model import SendResult
 from mailloop.store import open_store
+from mailloop.store.base import Repository
 from tests.helpers import email_bytes, example_settings
 
 
@@ -63,18 +65,23 @@ def test_a_chunk_in_flight_is_settled_by_the_next_send_and_never_twice(tmp_path:
         store.close()
 
 
-def test_recovery_waits_for_its_own_chunk_instead_of_calling_it_interrupted(
-        tmp_path: Path) -> None:
-    settings = example_settings(tmp_path)
+def sending_in_background(settings: Settings) -> tuple[Daemon, GatedOutbox, Repository]:
+    """A daemon whose reply to Ann has been handed to the (gated) outbox in the background."""
     deliver(settings.inbox_path, email_bytes(sender="Ann <ann@customer.test>",
                                              message_id="a@customer.test"))
     outbox = GatedOutbox(settings.outbox_path)
     store = open_store(settings)
     daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=outbox, store=store)
+    daemon.receive()
+    daemon.send_due(wait=False)
+    assert outbox.started.wait(30)
+    return daemon, outbox, store
+
+
+def test_recovery_waits_for_its_own_chunk_instead_of_calling_it_interrupted(
+        tmp_path: Path) -> None:
+    daemon, outbox, store = sending_in_background(example_settings(tmp_path))
     try:
-        daemon.receive()
-        daemon.send_due(wait=False)
-        assert outbox.started.wait(30)
         outbox.gate.set()
         assert daemon.ledger.recover() == []  # settled as sent, not marked uncertain
         assert set(states(store)) == {"sent"}
@@ -126,15 +133,8 @@ def test_a_finished_chunk_is_settled_in_the_next_batchs_own_commit(tmp_path: Pat
 
 def test_a_chunk_still_sending_is_left_for_the_next_send(tmp_path: Path) -> None:
     settings = example_settings(tmp_path)
-    deliver(settings.inbox_path, email_bytes(sender="Ann <ann@customer.test>",
-                                             message_id="a@customer.test"))
-    outbox = GatedOutbox(settings.outbox_path)
-    store = open_store(settings)
-    daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=outbox, store=store)
+    daemon, outbox, store = sending_in_background(settings)
     try:
-        daemon.receive()
-        daemon.send_due(wait=False)
-        assert outbox.started.wait(30)
         deliver(settings.inbox_path, email_bytes(sender="Bo <bo@customer.test>",
                                                  message_id="b@customer.test"))
         assert daemon.receive().sent == 0  # not waited for
