@@ -32,12 +32,6 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def __getattr__(name: str) -> Console:
-    if name == "err_console":  # `from mailloop.cli.common import err_console`
-        return stderr_console()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def settings_or_exit(config: Path | None) -> Settings:
     try:
         return load_settings(config)

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
+from mailloop.cli.common import ConfigOption, settings_or_exit, stderr_console
 from mailloop.evaluate import (
     PR,
     EvalSetError,
@@ -55,7 +55,7 @@ def eval_command(
     try:
         ours, base = evaluate(path, review_below=review_below, roster=roster)
     except EvalSetError as exc:
-        err_console.print(f"[bold red]evaluation set error:[/] {exc}", highlight=False)
+        stderr_console().print(f"[bold red]evaluation set error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
 
     missed = failures(ours)

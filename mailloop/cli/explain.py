@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
+from mailloop.cli.common import ConfigOption, settings_or_exit, stderr_console
 from mailloop.ops.explain import EmptyStore, explain_bytes, explain_file, from_record, make_tools
 from mailloop.ops.parked import find, raw_path
 from mailloop.store import open_store
@@ -32,10 +32,10 @@ def explain(
 ) -> None:
     """Show each step's verdict on a message, without sending or recording anything."""
     if bool(files) == bool(stored):
-        err_console.print("[bold red]error:[/] give FILE... or --stored ID", highlight=False)
+        stderr_console().print("[bold red]error:[/] give FILE... or --stored ID", highlight=False)
         raise typer.Exit(2)
     if fmt not in ("text", "json"):
-        err_console.print(f"[bold red]error:[/] --format {escape(fmt)}: expected text or json",
+        stderr_console().print(f"[bold red]error:[/] --format {escape(fmt)}: expected text or json",
                           highlight=False)
         raise typer.Exit(2)
     settings = settings_or_exit(config)
@@ -49,7 +49,7 @@ def explain(
         if stored:
             doc = find(store, stored) if store is not None else None
             if doc is None:
-                err_console.print(f"[bold red]error:[/] no stored message {escape(stored)!r}",
+                stderr_console().print(f"[bold red]error:[/] no stored message {escape(stored)!r}",
                                   highlight=False)
                 raise typer.Exit(1)
             path = raw_path(settings.state_path, doc["key"])

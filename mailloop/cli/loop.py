@@ -21,9 +21,9 @@ from rich.table import Table
 from mailloop.cli.common import (
     ConfigOption,
     duration,
-    err_console,
     settings_or_exit,
     setup_logging,
+    stderr_console,
 )
 from mailloop.config import Settings
 from mailloop.daemon import Daemon
@@ -100,7 +100,7 @@ def _store(settings: Settings) -> Iterator[Repository]:
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    stderr_console().print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(2)
 
 

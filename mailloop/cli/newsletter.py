@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
+from mailloop.cli.common import ConfigOption, settings_or_exit, stderr_console
 from mailloop.cli.reporting import fail, month_option, reading, write
 from mailloop.render import TemplateError, TemplateSet
 from mailloop.store import open_store
@@ -55,7 +55,7 @@ def newsletter(
             image.write_bytes(letter.png)
             preview.write_text(letter.html.replace(f"cid:{letter.cid}", image.name),
                                encoding="utf-8")
-            err_console.print(f"preview: {preview} (chart: {image})", highlight=False)
+            stderr_console().print(f"preview: {preview} (chart: {image})", highlight=False)
         if not send:
             if preview is None:
                 write(f"Subject: {letter.subject}\n\n{letter.text}")
@@ -74,5 +74,5 @@ def newsletter(
         delivery.close()
     if state != "sent":
         raise fail(f"the newsletter for {chosen} could not be sent ({state}); see the log", 1)
-    err_console.print(f"sent the newsletter for {chosen} to "
+    stderr_console().print(f"sent the newsletter for {chosen} to "
                       f"{', '.join(settings.newsletter.to)}", highlight=False)

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit, setup_logging
+from mailloop.cli.common import ConfigOption, settings_or_exit, setup_logging, stderr_console
 from mailloop.config import Settings
 from mailloop.factory import make_delivery
 from mailloop.ledger import Ledger, LedgerError, request_resend
@@ -85,7 +85,7 @@ def outbox(
     known = {s.value for s in ReplyState}
     for name in state or []:
         if name not in known:
-            err_console.print(f"[bold red]unknown state {name!r}[/]: expected one of "
+            stderr_console().print(f"[bold red]unknown state {name!r}[/]: expected one of "
                               f"{', '.join(sorted(known))}", highlight=False)
             raise typer.Exit(2)
     store = open_store(settings)
@@ -135,7 +135,7 @@ def resend(
         try:
             doc = ledger.resend(reply_id, force=force)
         except LedgerError as exc:
-            err_console.print(f"[bold red]not resent:[/] {exc}", highlight=False)
+            stderr_console().print(f"[bold red]not resent:[/] {exc}", highlight=False)
             raise typer.Exit(1) from None
     finally:
         delivery.close()
@@ -159,7 +159,7 @@ def _resend_through_daemon(settings: Settings, reply_id: str, force: bool, pid: 
     finally:
         store.close()
     if doc is None:
-        err_console.print(f"[bold red]not resent:[/] no reply with id {reply_id!r}",
+        stderr_console().print(f"[bold red]not resent:[/] no reply with id {reply_id!r}",
                           highlight=False)
         raise typer.Exit(1)
     before = len(doc.get("history", []))
@@ -179,7 +179,7 @@ def _resend_through_daemon(settings: Settings, reply_id: str, force: bool, pid: 
     finally:
         store.close()
     if doc is None or len(doc.get("history", [])) == before:
-        err_console.print("[bold red]not resent:[/] the daemon refused the request "
+        stderr_console().print("[bold red]not resent:[/] the daemon refused the request "
                           "(see its log)", highlight=False)
         raise typer.Exit(1)
     _report(doc)

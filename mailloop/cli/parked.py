@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit, setup_logging
+from mailloop.cli.common import ConfigOption, settings_or_exit, setup_logging, stderr_console
 from mailloop.config import Settings
 from mailloop.daemon import Daemon
 from mailloop.factory import make_delivery, make_mailbox
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    stderr_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 

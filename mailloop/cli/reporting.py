@@ -10,7 +10,7 @@ from datetime import date, datetime
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mailloop.cli.common import err_console
+from mailloop.cli.common import stderr_console
 from mailloop.config import Settings
 from mailloop.reports.periods import current_month, parse_month
 from mailloop.reports.source import ReportSource, open_source
@@ -18,7 +18,7 @@ from mailloop.reports.views import Track
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    stderr_console().print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
 
 
@@ -54,7 +54,7 @@ def progress_track(enabled: bool) -> tuple[Track, Progress | None]:
     if not enabled:
         return (lambda months, _d: months), None
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("months"), TimeElapsedColumn(), console=err_console,
+                   TextColumn("months"), TimeElapsedColumn(), console=stderr_console(),
                    transient=True)
 
     def track(months: Sequence[str], description: str) -> Iterable[str]:

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
+from mailloop.cli.common import ConfigOption, settings_or_exit, stderr_console
 from mailloop.store.base import StoreError
 from mailloop.store.migrate import COLLECTIONS, Verification, copy_store, verify
 
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    stderr_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -148,7 +148,7 @@ def backup(
                f"commit {report['seq']}; {counts}")
     if not report["ok"]:
         for problem in report["problems"]:
-            err_console.print(f"[red]{escape(problem)}[/]", highlight=False)
+            stderr_console().print(f"[red]{escape(problem)}[/]", highlight=False)
         raise fail("the copy does not check out (see above)")
     typer.echo("verified: the copy opens and checks out")
 
@@ -181,7 +181,7 @@ def check(
     else:
         typer.echo("documents: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         for problem in problems:
-            err_console.print(f"[red]{escape(problem)}[/]", highlight=False)
+            stderr_console().print(f"[red]{escape(problem)}[/]", highlight=False)
         typer.echo("sound" if not problems else f"{len(problems)} problem(s)")
     if problems:
         raise typer.Exit(1)

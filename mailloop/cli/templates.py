@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mailloop.cli.common import ConfigOption, err_console, settings_or_exit
+from mailloop.cli.common import ConfigOption, settings_or_exit, stderr_console
 from mailloop.config import Settings
 from mailloop.context import Person
 from mailloop.model import Address, Credit, Inbound, Outgoing, Tags, ThreadRef
@@ -69,7 +69,7 @@ def list_templates(
             "html_path"] else ""), row["modified"], ", ".join(row["used_by"]) or "-")
     Console().print(table)
     for error in tset.errors:
-        err_console.print(f"[red]{error}[/]", highlight=False)
+        stderr_console().print(f"[red]{error}[/]", highlight=False)
 
 
 # ---- check --------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def build_reply(settings: Settings, name: str, *, locale: str | None, message: P
         if stored is not None:
             doc = store.message(stored)
             if doc is None:
-                err_console.print(f"[red]no stored message with key {stored!r}[/]")
+                stderr_console().print(f"[red]no stored message with key {stored!r}[/]")
                 raise typer.Exit(2)
             msg, tags, ref = _inbound_from_doc(doc)
         else:
@@ -170,7 +170,7 @@ def build_reply(settings: Settings, name: str, *, locale: str | None, message: P
         store.close()
     to = msg.reply_to or msg.sender
     if to is None:
-        err_console.print("[red]the message has no sender address to reply to[/]")
+        stderr_console().print("[red]the message has no sender address to reply to[/]")
         raise typer.Exit(2)
     context = context_for(msg, ref, tags, settings)
     if not name.startswith("ack_"):  # staff replies: a manager and their words
@@ -191,7 +191,7 @@ def build_reply(settings: Settings, name: str, *, locale: str | None, message: P
             references=(*msg.references, msg.message_id),
             reply_to=customer_reply_to(tools, ref, now))
     except TemplateError as exc:
-        err_console.print(f"[red]{exc}[/]", highlight=False)
+        stderr_console().print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -230,10 +230,10 @@ def preview(
     print(out.text, end="")
     if html is not None:
         html.write_text(out.html or "", encoding="utf-8")
-        err_console.print(f"HTML part written to {html}")
+        stderr_console().print(f"HTML part written to {html}")
     if eml is not None:
         eml.write_bytes(mail.as_bytes())
-        err_console.print(f"message written to {eml}")
+        stderr_console().print(f"message written to {eml}")
 
 
 def staff_addresses(settings: Settings) -> set[str]:
@@ -260,7 +260,7 @@ def send_test(
 
     settings = settings_or_exit(config)
     if to.strip().casefold() not in staff_addresses(settings):
-        err_console.print(f"[red]{to} is not a staff address: send tests only to managers, "
+        stderr_console().print(f"[red]{to} is not a staff address: send tests only to managers, "
                           "reps or [templates] test_recipients[/]", highlight=False)
         raise typer.Exit(2)
     now = datetime.now(UTC)
@@ -276,7 +276,7 @@ def send_test(
     finally:
         delivery.close()
     if result.state is not ReplyState.SENT:
-        err_console.print(f"[red]not sent ({result.state.value}): {result.response}[/]",
+        stderr_console().print(f"[red]not sent ({result.state.value}): {result.response}[/]",
                           highlight=False)
         raise typer.Exit(1)
     print(f"sent {name} ({out.locale}) to {to} via {delivery.name}: {test.subject}")
@@ -300,7 +300,7 @@ def docs(
     updated = update_page(current)
     if check_only:
         if updated != current:
-            err_console.print(f"{output} is out of date: run `mailloop templates docs`")
+            stderr_console().print(f"{output} is out of date: run `mailloop templates docs`")
             raise typer.Exit(1)
         return
     output.write_text(updated, encoding="utf-8")
