@@ -25,11 +25,11 @@ def make_mailbox(settings: Settings) -> Mailbox:
 def make_delivery(settings: Settings, *, own_process: bool = False) -> Delivery:
     """The transport of `[delivery]`. With `own_process`, SMTP runs in a child process
     (see delivery/process.py); the Maildir outbox is cheap enough to stay."""
-    if settings.delivery.kind == "smtp" and own_process:
-        from mailloop.delivery.process import ProcessDelivery
-
-        return ProcessDelivery(settings)
     if settings.delivery.kind == "smtp":
+        if own_process:
+            from mailloop.delivery.process import ProcessDelivery
+
+            return ProcessDelivery(settings)
         from mailloop.delivery.smtp import SmtpDelivery
 
         return SmtpDelivery(settings.delivery, sent_folder=make_sent_folder(settings))

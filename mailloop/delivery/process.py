@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from mailloop.config import Settings
 from mailloop.delivery.base import Delivery, Envelope
-from mailloop.delivery.smtp import default_port
+from mailloop.delivery.smtp import server_port, transport_name
 from mailloop.factory import make_delivery
 from mailloop.forkserver import context
 from mailloop.model import SendResult
@@ -76,12 +76,12 @@ class ProcessDelivery:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         config = settings.delivery
-        self.name = f"smtp:{config.host}:{config.port or default_port(config.tls)}"
+        self.name = transport_name(config)
         self._executor: ProcessPoolExecutor | None = None
         self._closed = False
         # Until the first chunk, the status the transport would give before sending.
         self._status: dict[str, Any] = {
-            "kind": "smtp", "host": config.host, "port": config.port or default_port(config.tls),
+            "kind": "smtp", "host": config.host, "port": server_port(config),
             "tls": config.tls, "connections": config.connections, "connected": 0,
             "opened": 0, "sent": 0, "last_error": None}
         # The process starts now, while the daemon gets ready, not on the first reply.

@@ -75,6 +75,15 @@ def default_port(tls: str) -> int:
     return {"implicit": 465, "starttls": 587}.get(tls, 25)
 
 
+def server_port(config: DeliveryConfig) -> int:
+    return config.port or default_port(config.tls)
+
+
+def transport_name(config: DeliveryConfig) -> str:
+    """How logs and status name the SMTP transport of `config`."""
+    return f"smtp:{config.host}:{server_port(config)}"
+
+
 class _Client(smtplib.SMTP):
     """smtplib's client that keeps the server's greeting and sends SASL answers as
     UTF-8: smtplib encodes them as ASCII, so a password with any other character
@@ -153,8 +162,8 @@ class SmtpDelivery:
     def __init__(self, config: DeliveryConfig, *, sent_folder: SentFolder | None = None,
                  tls_context: ssl.SSLContext | None = None) -> None:
         self.config = config
-        self.port = config.port or default_port(config.tls)
-        self.name = f"smtp:{config.host}:{self.port}"
+        self.port = server_port(config)
+        self.name = transport_name(config)
         self.sent_folder = sent_folder
         self.tls_context = tls_context
         self._slots = [_Conn() for _ in range(config.connections)]
