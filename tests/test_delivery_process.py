@@ -16,11 +16,11 @@ from mailloop.daemon import Daemon
 from mailloop.delivery.process import ProcessDelivery, SenderDied
 from mailloop.delivery.smtp import SmtpDelivery
 from mailloop.factory import make_delivery, make_mailbox
-from mailloop.mailbox.maildir import deliver
 from mailloop.model import ReplyState
 from mailloop.store import open_store
-from tests.helpers import ROOT, email_bytes
+from tests.helpers import ROOT
 from tests.servers import SmtpServer
+from tests.test_send_overlap import deliver_complaints
 from tests.test_smtp import envelope
 
 
@@ -95,10 +95,7 @@ def test_ctrl_c_in_a_terminal_does_not_stop_the_sender(
 def test_a_sender_killed_mid_chunk_leaves_its_replies_uncertain_never_sent_twice(
         tmp_path: Path, smtp_server: SmtpServer) -> None:
     settings = settings_for(tmp_path, smtp_server)
-    for n in range(3):
-        deliver(settings.inbox_path, email_bytes(
-            sender=f"Customer {n} <c{n}@customer.test>", subject=f"Order {n}",
-            body="The parcel arrived broken.", message_id=f"o{n}@customer.test"))
+    deliver_complaints(settings, 3, "o")
     store = open_store(settings)
     delivery = ProcessDelivery(settings)
     daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=delivery, store=store)

@@ -34,6 +34,14 @@ class GatedOutbox(MaildirOutbox):
         return super().send(envelopes)
 
 
+def deliver_complaints(settings: Settings, count: int, prefix: str) -> None:
+    """`count` complaints from distinct customers into the settings' Maildir inbox."""
+    for n in range(count):
+        deliver(settings.inbox_path, email_bytes(
+            sender=f"Customer {n} <c{n}@customer.test>", subject=f"Order {n}",
+            body="The parcel arrived broken.", message_id=f"{prefix}{n}@customer.test"))
+
+
 def states(store: Any) -> list[str]:
     return sorted(d["state"] for d in store.iter_replies())
 
@@ -41,10 +49,7 @@ def states(store: Any) -> list[str]:
 def test_a_chunk_in_flight_is_settled_by_the_next_send_and_never_twice(tmp_path: Path
                                                                       ) -> None:
     settings = example_settings(tmp_path)
-    for n in range(3):
-        deliver(settings.inbox_path, email_bytes(
-            sender=f"Customer {n} <c{n}@customer.test>", subject=f"Order {n}",
-            body="The parcel arrived broken.", message_id=f"o{n}@customer.test"))
+    deliver_complaints(settings, 3, "o")
     outbox = GatedOutbox(settings.outbox_path)
     store = open_store(settings)
     daemon = Daemon(settings, mailbox=make_mailbox(settings), delivery=outbox, store=store)
@@ -92,10 +97,7 @@ def test_recovery_waits_for_its_own_chunk_instead_of_calling_it_interrupted(
 
 def test_a_finished_chunk_is_settled_in_the_next_batchs_own_commit(tmp_path: Path) -> None:
     settings = example_settings(tmp_path)
-    for n in range(2):
-        deliver(settings.inbox_path, email_bytes(
-            sender=f"Customer {n} <c{n}@customer.test>", subject=f"Order {n}",
-            body="The parcel arrived broken.", message_id=f"f{n}@customer.test"))
+    deliver_complaints(settings, 2, "f")
     outbox = GatedOutbox(settings.outbox_path)
     outbox.gate.set()
     store = open_store(settings)
