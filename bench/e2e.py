@@ -684,7 +684,6 @@ def main() -> None:
               f"{typical['floor']['serial_per_s']:.0f} msg/s measured just before it: "
               f"{typical['ratio_to_floor']:.2f} of the floor, the median of {len(pairs)} "
               f"pairs ({ratios})", flush=True)
-        config = work / "mailloop.toml"
 
         # 4. and 6. latency and stop, the daemon idling on the same store
         lat = latency(dovecot, user, config, smtp_log, daemon_log, LATENCY_MESSAGES)
